@@ -1,0 +1,108 @@
+//! Start-up and shutdown: `run(config, listener, shutdown)` wires the store, the
+//! provider, the background loops and the HTTP server. Tests call it on port 0.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::compliance::tz::TzMap;
+use crate::config::{Config, ProviderKind, Secret};
+use crate::db::{self, Db};
+use crate::provider::twilio::client::{Settings, TwilioClient};
+use crate::provider::{Provider, simulator};
+use crate::state::{AppState, LoopStatus, Wake};
+use crate::{dialer, scheduler, web};
+
+/// How long shutdown waits for create-call requests already sent.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// Serves until `shutdown` completes, then stops dialing, drains and returns.
+/// Errors: invalid configuration, unopenable database, a failing listener.
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let resolved = config.resolve()?;
+    let db = Db::open(&config.database.path)?;
+    let now_ms = db::to_ms(Utc::now());
+    let seeds: Vec<(String, u32)> = resolved.numbers.iter().map(|(n, cap)| (n.as_str().to_string(), *cap)).collect();
+    db.write(move |tx| db::numbers::seed(tx, &seeds, now_ms)).await?;
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let d = &config.dialing;
+    let (provider, webhook_token, simulated): (Arc<dyn Provider>, Secret, bool) = match config.provider.kind {
+        ProviderKind::Simulator => {
+            let sim_listener = TcpListener::bind("127.0.0.1:0").await.context("binding the simulated carrier")?;
+            let base = simulator::spawn(sim_listener, config.simulator.clone(), token.clone())?;
+            tracing::warn!(%base, "using the built-in simulated carrier: no real calls are placed");
+            let client = TwilioClient::new(Settings {
+                api_base: base,
+                account_sid: simulator::ACCOUNT_SID.into(),
+                auth_token: Secret::new(simulator::AUTH_TOKEN),
+                public_url: public_url.clone(),
+                ring_timeout_seconds: d.ring_timeout_seconds,
+                max_call_seconds: d.max_call_seconds,
+            })?;
+            (Arc::new(client), Secret::new(simulator::AUTH_TOKEN), true)
+        }
+        ProviderKind::Twilio => {
+            let t = &config.provider.twilio;
+            let client = TwilioClient::new(Settings {
+                api_base: t.api_base.clone(),
+                account_sid: t.account_sid.clone(),
+                auth_token: t.auth_token.clone(),
+                public_url: public_url.clone(),
+                ring_timeout_seconds: d.ring_timeout_seconds,
+                max_call_seconds: d.max_call_seconds,
+            })?;
+            (Arc::new(client), t.auth_token.clone(), false)
+        }
+    };
+
+    let state = AppState {
+        config: Arc::new(config),
+        resolved: Arc::new(resolved),
+        db,
+        provider,
+        tz_map: Arc::new(TzMap::embedded()),
+        webhook_token,
+        public_url,
+        simulated,
+        wake: Arc::new(Wake::default()),
+        loops: Arc::new(std::sync::Mutex::new(LoopStatus::default())),
+    };
+
+    tracker.spawn(scheduler::run(state.clone(), token.clone()));
+    tracker.spawn(dialer::reconcile::run(state.clone(), now_ms, token.clone()));
+    tracker.spawn(dialer::run(state.clone(), token.clone(), tracker.clone()));
+
+    tracing::info!(%addr, url = %format!("http://{addr}"), "dialer serving");
+    let app = web::router(state.clone());
+    let stop = token.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Stop starting calls first; HTTP stops taking new requests right after.
+            stop.cancel();
+        })
+        .await;
+    token.cancel();
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+        tracing::warn!("shutdown: some create-call requests did not finish in time; reconciled at next start");
+    }
+    tracing::info!("dialer stopped");
+    served.context("http server")
+}

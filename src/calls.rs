@@ -1,0 +1,118 @@
+//! Applying provider call events to attempts and leads: shared by the webhook
+//! handlers and the reconciler. Replays are no-ops (dedupe on call id + sequence)
+//! and status only moves forward, whatever order events arrive in.
+
+use crate::db::{self, Tx};
+use crate::domain::status::Status;
+
+/// One status event, already authenticated.
+#[derive(Debug, Clone)]
+pub struct StatusEvent {
+    /// From our callback URL (`?attempt_id=`), so events that beat the create-call
+    /// response still find their attempt.
+    pub attempt_id: Option<i64>,
+    pub call_id: String,
+    /// Provider sequence number; the (call id, sequence) pair is the dedupe key.
+    pub sequence: String,
+    pub status: Option<Status>,
+    /// The provider's own status word, stored verbatim.
+    pub raw_status: String,
+    pub answered_by: Option<String>,
+    pub duration_seconds: Option<i64>,
+    /// Every parameter received, as a JSON array of pairs.
+    pub params_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Duplicate,
+    Ignored(&'static str),
+    Progress(Status),
+    /// The call ended: its concurrency slot is free.
+    Final(Status),
+}
+
+/// Records `event` and applies it if it moves the attempt forward.
+pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applied> {
+    let attempt = match event.attempt_id {
+        Some(id) => db::attempts::state(tx, id)?,
+        None => None,
+    };
+    let Some(attempt) = attempt else {
+        db::attempts::insert_event(tx, None, &event.call_id, &event.sequence, &event.raw_status, &event.params_json, now_ms)?;
+        return Ok(Applied::Ignored("no such attempt"));
+    };
+    if attempt.provider_call_id.as_deref().is_some_and(|id| id != event.call_id) {
+        return Ok(Applied::Ignored("call id does not match the attempt"));
+    }
+    let fresh = db::attempts::insert_event(
+        tx,
+        Some(attempt.id),
+        &event.call_id,
+        &event.sequence,
+        &event.raw_status,
+        &event.params_json,
+        now_ms,
+    )?;
+    if !fresh {
+        return Ok(Applied::Duplicate);
+    }
+    if attempt.provider_call_id.is_none() {
+        db::attempts::set_provider_call_id(tx, attempt.id, &event.call_id)?;
+    }
+    let Some(new) = event.status else { return Ok(Applied::Ignored("status not understood")) };
+    if !advances(attempt.status, new) {
+        return Ok(Applied::Ignored("not newer than the stored status"));
+    }
+    let progress = db::attempts::Progress {
+        answered_by: event.answered_by.as_deref(),
+        duration_seconds: event.duration_seconds,
+        error: None,
+    };
+    db::attempts::set_status(tx, &attempt, new, &progress, now_ms)?;
+    Ok(if new.is_final() { Applied::Final(new) } else { Applied::Progress(new) })
+}
+
+/// Forward-only: a later stage replaces an earlier one; a final status is kept,
+/// except `unknown`, which a real final status from the provider resolves.
+pub fn advances(current: Status, new: Status) -> bool {
+    if current == Status::Unknown {
+        return new.is_final() && new != Status::Unknown;
+    }
+    !current.is_final() && new.rank() > current.rank()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::status::ALL;
+
+    #[test]
+    fn forward_only() {
+        assert!(advances(Status::Dialing, Status::Ringing));
+        assert!(advances(Status::Ringing, Status::Completed));
+        assert!(!advances(Status::InProgress, Status::Ringing));
+        assert!(!advances(Status::Completed, Status::Busy));
+        assert!(advances(Status::Unknown, Status::Completed));
+        assert!(!advances(Status::Unknown, Status::Ringing));
+    }
+
+    #[test]
+    fn any_order_of_events_ends_in_the_same_final_status() {
+        // Applying a set of events in any order converges: the final one wins once.
+        let events = [Status::Dialing, Status::Ringing, Status::InProgress, Status::Completed];
+        let orders = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]];
+        for order in orders {
+            let mut current = Status::Dialing;
+            for idx in order {
+                if advances(current, events[idx]) {
+                    current = events[idx];
+                }
+            }
+            assert_eq!(current, Status::Completed);
+        }
+        for st in ALL.into_iter().filter(|s| s.is_final() && *s != Status::Unknown) {
+            assert!(ALL.iter().all(|n| !advances(st, *n)), "{st} must never change");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Command line: `dialer serve | import FILE | config example | check-config | migrate`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::compliance::tz::TzMap;
+use crate::config::{self, Config};
+use crate::db::Db;
+use crate::leads::import;
+
+#[derive(Parser)]
+#[command(name = "dialer", version, about = "Self-hosted outbound dialer")]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, built-in defaults are used.
+    #[arg(long, global = true, env = "DIALER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the dashboard, the API and the webhooks, and run the scheduler and call loop.
+    Serve,
+    /// Import leads from a CSV file (same rules as the dashboard upload).
+    Import { file: PathBuf },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Check the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the commented example configuration.
+    Example,
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let load = || Config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Serve => {
+            let config = load()?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(config.server.bind)
+                    .await
+                    .with_context(|| format!("binding {}", config.server.bind))?;
+                crate::app::run(config, listener, shutdown_signal()).await
+            })
+        }
+        Command::Import { file } => import_file(&load()?, &file),
+        Command::Config { command: ConfigCommand::Example } => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let config = load()?;
+            let resolved = config.resolve()?;
+            println!("configuration OK\n{config:#?}\ncaller numbers: {}", resolved.numbers.len());
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = load()?;
+            Db::open(&config.database.path)?;
+            println!("database {} is at the latest schema", config.database.path.display());
+            Ok(())
+        }
+    }
+}
+
+fn import_file(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let resolved = config.resolve()?;
+    let db = Db::open(&config.database.path)?;
+    let tz_map = TzMap::embedded();
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let ctx = import::Context { db: &db, region: resolved.region, tz_map: &tz_map };
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let summary = import::run(&ctx, &name, input, &mut |bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    let shown = serde_json::json!({
+        "imported": summary.imported,
+        "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
+        "errors": summary.errors.iter().take(20).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&shown)?);
+    if summary.rejected > 20 {
+        println!("(first 20 of {} rejected rows; all are kept with import {})", summary.rejected, summary.import_id);
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}

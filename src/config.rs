@@ -1,0 +1,346 @@
+//! `dialer.toml`: one typed tree, unknown keys rejected, defaults embedded.
+//!
+//! Layering: built-in defaults ← the TOML file (`--config PATH`) ← environment
+//! variables for secrets (`DIALER_TWILIO_ACCOUNT_SID`, `DIALER_TWILIO_AUTH_TOKEN`).
+//! Every key is documented in `dialer.toml.example`, which is embedded and printed by
+//! `dialer config example`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::compliance::hours::CallingWindow;
+use crate::domain::phone::{E164, parse_region};
+
+/// The commented example configuration shipped with the binary.
+pub const EXAMPLE: &str = include_str!("../dialer.toml.example");
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub dialing: Dialing,
+    pub numbers: Option<Vec<NumberSeed>>,
+    pub provider: Provider,
+    pub simulator: Simulator,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Address the HTTP server binds. Loopback by default: put a TLS reverse proxy in front.
+    pub bind: SocketAddr,
+    /// Base URL the provider calls back (webhooks are signed over it). Default: `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Largest accepted CSV upload, in megabytes.
+    pub max_upload_mb: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dialing {
+    /// IANA zone: default for schedules, daily caps ("today") and leads whose zone is unknown.
+    pub timezone: String,
+    /// ISO 3166 region used to read numbers written without a country code.
+    pub default_region: String,
+    /// Calls in flight at once, across all schedules.
+    pub max_concurrent_calls: u32,
+    /// Create-call requests per second (Twilio's default account CPS is 1).
+    pub calls_per_second: f64,
+    /// Local time at the called party, "HH:MM". Default 08:00–21:00 (47 CFR 64.1200(c)(1)).
+    pub calling_hours_start: String,
+    pub calling_hours_end: String,
+    /// A batch later than this when the scheduler reaches it is marked `missed`, not fired.
+    pub missed_batch_grace_minutes: u32,
+    /// What the called party hears (text to speech).
+    pub message: String,
+    /// Ring time before "no answer", seconds (never below 15: TSR 310.4(b)(4)(ii)).
+    pub ring_timeout_seconds: u32,
+    /// Longest call, seconds; also bounds when a silent call is reconciled.
+    pub max_call_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberSeed {
+    pub number: String,
+    #[serde(default = "default_max_daily_calls")]
+    pub max_daily_calls: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    #[default]
+    Simulator,
+    Twilio,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    pub twilio: Twilio,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Twilio {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Simulator {
+    /// Shares of outcomes; they need not sum to 1 (they are weights).
+    pub answer_rate: f64,
+    pub machine_rate: f64,
+    pub busy_rate: f64,
+    pub no_answer_rate: f64,
+    pub failed_rate: f64,
+    /// `[min, max]` seconds, fractions allowed.
+    pub ring_seconds: [f64; 2],
+    pub talk_seconds: [f64; 2],
+}
+
+/// A secret string: never printed by `Debug` or `Display`.
+#[derive(Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+    }
+}
+
+impl fmt::Debug for Twilio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Twilio")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &self.auth_token)
+            .field("api_base", &self.api_base)
+            .finish()
+    }
+}
+
+fn default_max_daily_calls() -> u32 {
+    100
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_upload_mb: 200,
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database { path: PathBuf::from("./dialer-data/dialer.db") }
+    }
+}
+
+impl Default for Dialing {
+    fn default() -> Self {
+        Dialing {
+            timezone: "America/New_York".into(),
+            default_region: "US".into(),
+            max_concurrent_calls: 20,
+            calls_per_second: 1.0,
+            calling_hours_start: "08:00".into(),
+            calling_hours_end: "21:00".into(),
+            missed_batch_grace_minutes: 15,
+            message: "Hello, this is a courtesy call. Thank you for your time. Goodbye.".into(),
+            ring_timeout_seconds: 25,
+            max_call_seconds: 3600,
+        }
+    }
+}
+
+impl Default for Twilio {
+    fn default() -> Self {
+        Twilio {
+            account_sid: String::new(),
+            auth_token: Secret::default(),
+            api_base: "https://api.twilio.com".into(),
+        }
+    }
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Simulator {
+            answer_rate: 0.45,
+            machine_rate: 0.2,
+            busy_rate: 0.1,
+            no_answer_rate: 0.2,
+            failed_rate: 0.05,
+            ring_seconds: [2.0, 8.0],
+            talk_seconds: [5.0, 20.0],
+        }
+    }
+}
+
+/// Caller IDs seeded when no `[[numbers]]` are configured: fictional 555-01xx numbers,
+/// good only for the simulated carrier.
+pub const DEMO_NUMBERS: [&str; 3] = ["+12025550101", "+12025550102", "+12025550103"];
+
+/// Values derived from `Config` once, at start-up, so a bad value fails early.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub timezone: Tz,
+    pub region: phonenumber::country::Id,
+    pub window: CallingWindow,
+    pub numbers: Vec<(E164, u32)>,
+}
+
+impl Config {
+    /// Reads `path` (or the defaults when `None`), then environment overrides for secrets.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Ok(sid) = std::env::var("DIALER_TWILIO_ACCOUNT_SID") {
+            config.provider.twilio.account_sid = sid;
+        }
+        if let Ok(token) = std::env::var("DIALER_TWILIO_AUTH_TOKEN") {
+            config.provider.twilio.auth_token = Secret::new(token);
+        }
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Checks every value and derives the typed forms; errors name the key.
+    pub fn resolve(&self) -> anyhow::Result<Resolved> {
+        let d = &self.dialing;
+        let timezone: Tz = d
+            .timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("dialing.timezone: unknown IANA zone {:?}", d.timezone))?;
+        let region = parse_region(&d.default_region).with_context(|| {
+            format!("dialing.default_region: unknown region {:?}", d.default_region)
+        })?;
+        let window = CallingWindow::parse(&d.calling_hours_start, &d.calling_hours_end)
+            .map_err(|e| anyhow::anyhow!("dialing.calling_hours: {e}"))?;
+        if d.max_concurrent_calls == 0 {
+            bail!("dialing.max_concurrent_calls must be at least 1");
+        }
+        if !(d.calls_per_second > 0.0 && d.calls_per_second <= 100.0) {
+            bail!("dialing.calls_per_second must be in (0, 100]");
+        }
+        if d.ring_timeout_seconds < 15 || d.ring_timeout_seconds > 600 {
+            bail!("dialing.ring_timeout_seconds must be 15..=600 (TSR safe harbor: ring at least 15 s)");
+        }
+        let mut numbers = Vec::new();
+        let seeds: Vec<NumberSeed> = match &self.numbers {
+            Some(seeds) => seeds.clone(),
+            None => DEMO_NUMBERS
+                .iter()
+                .map(|n| NumberSeed { number: n.to_string(), max_daily_calls: 100 })
+                .collect(),
+        };
+        for (idx, seed) in seeds.iter().enumerate() {
+            let number = E164::from_stored(&seed.number).with_context(|| {
+                format!("numbers[{idx}].number: {:?} is not in E.164 form (+ and digits)", seed.number)
+            })?;
+            numbers.push((number, seed.max_daily_calls));
+        }
+        let sim = &self.simulator;
+        let rates = [sim.answer_rate, sim.machine_rate, sim.busy_rate, sim.no_answer_rate, sim.failed_rate];
+        if rates.iter().any(|r| *r < 0.0) || rates.iter().sum::<f64>() <= 0.0 {
+            bail!("simulator rates must be non-negative and not all zero");
+        }
+        for (name, [lo, hi]) in [("ring_seconds", sim.ring_seconds), ("talk_seconds", sim.talk_seconds)] {
+            if !(lo >= 0.0 && hi >= lo && hi <= 3600.0) {
+                bail!("simulator.{name} must be [min, max] with 0 <= min <= max <= 3600");
+            }
+        }
+        if self.provider.kind == ProviderKind::Twilio {
+            let t = &self.provider.twilio;
+            if t.account_sid.is_empty() || t.auth_token.is_empty() {
+                bail!(
+                    "provider.twilio.account_sid and auth_token are required when provider.kind = \"twilio\" \
+                     (or set DIALER_TWILIO_ACCOUNT_SID / DIALER_TWILIO_AUTH_TOKEN)"
+                );
+            }
+            if self.server.public_url.is_none() {
+                bail!("server.public_url is required with Twilio: it is the base URL Twilio calls back");
+            }
+        }
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("server.public_url must start with http:// or https://");
+            }
+        }
+        Ok(Resolved { timezone, region, window, numbers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses_and_resolves() {
+        let config = Config::parse(EXAMPLE).expect("example parses");
+        config.resolve().expect("example resolves");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("[dialing]\nmax_concurent_calls = 3\n").unwrap_err();
+        assert!(err.to_string().contains("max_concurent_calls"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut config = Config::default();
+        config.provider.twilio.auth_token = Secret::new("supersecret");
+        assert!(!format!("{config:?}").contains("supersecret"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let config = Config::parse("[dialing]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+        assert!(config.resolve().unwrap_err().to_string().contains("dialing.timezone"));
+        let config = Config::parse("[dialing]\nring_timeout_seconds = 5\n").unwrap();
+        assert!(config.resolve().unwrap_err().to_string().contains("ring_timeout_seconds"));
+    }
+}

@@ -1,0 +1,279 @@
+//! Call attempts, the claim queue and provider call events.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::{Conn, Tx};
+use crate::domain::status::Status;
+
+/// Calls holding a concurrency slot (no final status yet).
+pub fn in_flight(tx: &Conn) -> anyhow::Result<i64> {
+    Ok(tx.query_row("SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL", [], |r| r.get(0))?)
+}
+
+/// A scheduled lead whose batch has fired and whose time has come.
+#[derive(Debug, Clone)]
+pub struct DueLead {
+    pub id: i64,
+    pub phone: String,
+    pub timezone: Option<String>,
+    pub schedule_id: Option<i64>,
+    pub batch_id: Option<i64>,
+}
+
+/// Up to `limit` due leads, in due order (batch time, then id).
+pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, phone, timezone, schedule_id, batch_id FROM leads
+         WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
+         ORDER BY next_call_at, id LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![now_ms, limit], |r| {
+            Ok(DueLead {
+                id: r.get(0)?,
+                phone: r.get(1)?,
+                timezone: r.get(2)?,
+                schedule_id: r.get(3)?,
+                batch_id: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Earliest time a scheduled lead becomes due, and how many wait past `now_ms`.
+pub fn next_due_lead(conn: &Conn, now_ms: i64) -> anyhow::Result<(Option<i64>, i64)> {
+    Ok(conn.query_row(
+        "SELECT MIN(next_call_at), COUNT(*) FROM leads
+         WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1",
+        [now_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// Leads whose batch has fired and are waiting for their turn (queue depth).
+pub fn queue_depth(conn: &Conn) -> anyhow::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM leads WHERE status = 'scheduled' AND next_call_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn on_dnc(tx: &Tx, phone: &str) -> anyhow::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM dnc WHERE phone = ?1")?
+        .query_row([phone], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Moves a lead's next eligible time (e.g. to when its calling hours open).
+pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE leads SET next_call_at = ?2 WHERE id = ?1")?.execute(params![lead_id, next_ms])?;
+    Ok(())
+}
+
+pub fn exists_for(tx: &Tx, lead_id: i64, schedule_id: Option<i64>) -> anyhow::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM attempts WHERE lead_id = ?1 AND schedule_id IS ?2")?
+        .query_row(params![lead_id, schedule_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub struct NewAttempt<'a> {
+    pub lead: &'a DueLead,
+    pub caller_number_id: i64,
+    pub caller_number: &'a str,
+    pub usage_day: &'a str,
+    pub provider: &'a str,
+}
+
+/// Writes the attempt (status `dialing`) and moves the lead to `dialing`. This row
+/// exists before the provider is asked for anything.
+pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO attempts (lead_id, schedule_id, batch_id, caller_number_id, caller_number, to_number,
+                               usage_day, provider, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'dialing', ?9)",
+    )?
+    .execute(params![
+        a.lead.id,
+        a.lead.schedule_id,
+        a.lead.batch_id,
+        a.caller_number_id,
+        a.caller_number,
+        a.lead.phone,
+        a.usage_day,
+        a.provider,
+        now_ms
+    ])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "UPDATE leads SET status = 'dialing', attempts = attempts + 1, next_call_at = NULL, updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![a.lead.id, now_ms])?;
+    Ok(id)
+}
+
+/// The fields of an attempt that event handling reads.
+#[derive(Debug, Clone)]
+pub struct AttemptState {
+    pub id: i64,
+    pub lead_id: i64,
+    pub status: Status,
+    pub provider_call_id: Option<String>,
+    pub caller_number_id: i64,
+    pub usage_day: String,
+    pub created_at: i64,
+}
+
+pub fn state(tx: &Conn, attempt_id: i64) -> anyhow::Result<Option<AttemptState>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id, lead_id, status, provider_call_id, caller_number_id, usage_day, created_at
+             FROM attempts WHERE id = ?1",
+        )?
+        .query_row([attempt_id], |r| {
+            Ok(AttemptState {
+                id: r.get(0)?,
+                lead_id: r.get(1)?,
+                status: r.get::<_, String>(2)?.parse().unwrap_or(Status::Unknown),
+                provider_call_id: r.get(3)?,
+                caller_number_id: r.get(4)?,
+                usage_day: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn set_provider_call_id(tx: &Tx, attempt_id: i64, call_id: &str) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE attempts SET provider_call_id = ?2 WHERE id = ?1 AND provider_call_id IS NULL")?
+        .execute(params![attempt_id, call_id])?;
+    Ok(())
+}
+
+/// A progress or final update for an attempt, mirrored onto its lead.
+#[derive(Debug, Clone, Default)]
+pub struct Progress<'a> {
+    pub answered_by: Option<&'a str>,
+    pub duration_seconds: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
+/// Sets the attempt's status (the caller enforces forward-only order) and the
+/// lead's. A final status also releases the concurrency slot (`ended_at`).
+pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_ms: i64) -> anyhow::Result<()> {
+    let ended_at = status.is_final().then_some(now_ms);
+    let answered_at = (status == Status::InProgress).then_some(now_ms);
+    tx.prepare_cached(
+        "UPDATE attempts SET status = ?2,
+                answered_by = COALESCE(?3, answered_by),
+                duration_seconds = COALESCE(?4, duration_seconds),
+                error = COALESCE(?5, error),
+                answered_at = COALESCE(answered_at, ?6),
+                ended_at = COALESCE(?7, ended_at)
+         WHERE id = ?1",
+    )?
+    .execute(params![a.id, status.as_str(), p.answered_by, p.duration_seconds, p.error, answered_at, ended_at])?;
+    tx.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![a.lead_id, status.as_str(), now_ms])?;
+    Ok(())
+}
+
+/// Records a provider webhook; false when this (call id, sequence) was seen before.
+pub fn insert_event(
+    tx: &Tx,
+    attempt_id: Option<i64>,
+    call_id: &str,
+    sequence: &str,
+    status: &str,
+    params_json: &str,
+    now_ms: i64,
+) -> anyhow::Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO call_events (attempt_id, provider_call_id, sequence, status, params, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![attempt_id, call_id, sequence, status, params_json, now_ms])?;
+    Ok(n == 1)
+}
+
+/// Attempts without a final status created before `before_ms` (for reconciliation).
+pub fn unresolved(conn: &Conn, before_ms: i64) -> anyhow::Result<Vec<AttemptState>> {
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM attempts WHERE ended_at IS NULL AND created_at < ?1 ORDER BY id")?
+        .query_map([before_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(state(conn, id)?);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub lead_id: i64,
+    pub caller_number: String,
+    pub to_number: String,
+    pub provider_call_id: Option<String>,
+    pub status: String,
+    pub answered_by: Option<String>,
+    pub error: Option<String>,
+    pub created_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub duration_seconds: Option<i64>,
+    pub schedule_id: Option<i64>,
+}
+
+const COLUMNS: &str = "id, lead_id, caller_number, to_number, provider_call_id, status, answered_by, error,
+                       created_at, ended_at, duration_seconds, schedule_id";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
+    Ok(AttemptRow {
+        id: r.get(0)?,
+        lead_id: r.get(1)?,
+        caller_number: r.get(2)?,
+        to_number: r.get(3)?,
+        provider_call_id: r.get(4)?,
+        status: r.get(5)?,
+        answered_by: r.get(6)?,
+        error: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        ended_at_ms: r.get(9)?,
+        duration_seconds: r.get(10)?,
+        schedule_id: r.get(11)?,
+    })
+}
+
+pub fn for_lead(conn: &Conn, lead_id: i64) -> anyhow::Result<Vec<AttemptRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE lead_id = ?1 ORDER BY id");
+    let rows = conn.prepare_cached(&sql)?.query_map([lead_id], row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Newest first, keyset-paginated by id like the leads listing.
+pub fn page(conn: &Conn, limit: u32, cursor: Option<i64>) -> anyhow::Result<(Vec<AttemptRow>, Option<i64>)> {
+    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
+    let rows: Vec<AttemptRow> = conn
+        .prepare_cached(&sql)?
+        .query_map(params![cursor.unwrap_or(i64::MAX), limit], row)?
+        .collect::<Result<_, _>>()?;
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok((rows, next))
+}
+
+/// Attempts created at or after `since_ms` (calls today).
+pub fn count_since(conn: &Conn, since_ms: i64) -> anyhow::Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM attempts WHERE created_at >= ?1", [since_ms], |r| r.get(0))?)
+}
+
+pub fn count_all(conn: &Conn) -> anyhow::Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))?)
+}

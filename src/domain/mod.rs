@@ -1,0 +1,5 @@
+//! Pure domain types: no I/O, no database, no HTTP. Everything else depends on these.
+
+pub mod phone;
+pub mod schedule;
+pub mod status;

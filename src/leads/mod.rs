@@ -1,0 +1,4 @@
+//! Leads: CSV import (shared by the dashboard upload, the API and `dialer import`).
+
+pub mod columns;
+pub mod import;

@@ -1,0 +1,3 @@
+//! Caller-ID rotation: which of our numbers places the next call.
+
+pub mod rotation;

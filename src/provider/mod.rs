@@ -1,0 +1,62 @@
+//! The telephony provider seam: one provider per instance, behind [`Provider`].
+//! Only this module (and the built-in simulator under it) speaks HTTP to a carrier.
+
+pub mod simulator;
+pub mod twilio;
+
+use async_trait::async_trait;
+
+use crate::domain::status::Status;
+
+/// What the call loop asks the provider to do.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub attempt_id: i64,
+    /// E.164.
+    pub to: String,
+    /// E.164 caller ID picked by rotation.
+    pub from: String,
+}
+
+/// A call as the provider reports it when asked (reconciliation).
+#[derive(Debug, Clone)]
+pub struct CallSnapshot {
+    pub call_id: String,
+    pub status: Status,
+    pub answered_by: Option<String>,
+    pub duration_seconds: Option<i64>,
+}
+
+/// Provider failures, classified by what the dialer must do (providers.md §1.9).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// Not processed (HTTP 429 / 20429, connection never established): safe to retry.
+    #[error("not processed, retry later: {0}")]
+    Retry(String),
+    /// Capacity (10004 concurrency, 22005 CPS queue full): slow down; lead untouched.
+    #[error("provider capacity limit: {0}")]
+    Throttle(String),
+    /// Permanent for this number (21211, 21214, 21217, 13224).
+    #[error("number rejected by provider ({code}): {message}")]
+    Lead { code: i64, message: String },
+    /// The operator must fix something (auth, geo permissions, unverified caller ID).
+    #[error("provider configuration problem ({code}): {message}")]
+    Config { code: i64, message: String },
+    /// Any other refusal: our request was wrong.
+    #[error("request refused by provider ({code}): {message}")]
+    Rejected { code: i64, message: String },
+    /// The request may have been processed (timeout, 5xx, reset): the call may exist.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Short name stored on each attempt ("twilio").
+    fn name(&self) -> &'static str;
+    /// Places one call; returns the provider's call id. Never retried by the caller on
+    /// `Unknown`: Twilio's Create Call has no idempotency key (providers.md §1.1).
+    async fn create_call(&self, request: &CallRequest) -> Result<String, ProviderError>;
+    /// The provider's view of a call, or None when it does not know the id.
+    async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError>;
+}

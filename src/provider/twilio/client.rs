@@ -1,0 +1,203 @@
+//! Twilio REST client: Create Call and Fetch Call over HTTPS with basic auth.
+//! Source: twilio-oai `twilio_api_v2010.yaml` (CreateCall, FetchCall); providers.md §1.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::config::Secret;
+use crate::provider::twilio::{classify, map_status};
+use crate::provider::{CallRequest, CallSnapshot, Provider, ProviderError};
+
+/// Requests refused with 429/20429 ("not processed") are retried this many times,
+/// with exponential backoff from `RETRY_BASE`.
+const RETRIES: u32 = 5;
+const RETRY_BASE: Duration = Duration::from_millis(500);
+
+pub struct TwilioClient {
+    http: reqwest::Client,
+    api_base: String,
+    account_sid: String,
+    auth_token: Secret,
+    /// Our public base URL, no trailing slash: webhooks are `{public_url}/webhooks/twilio/...`.
+    public_url: String,
+    ring_timeout_seconds: u32,
+    max_call_seconds: u32,
+}
+
+pub struct Settings {
+    pub api_base: String,
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub public_url: String,
+    pub ring_timeout_seconds: u32,
+    pub max_call_seconds: u32,
+}
+
+#[derive(Deserialize)]
+struct CallResource {
+    sid: String,
+    status: String,
+    #[serde(default)]
+    answered_by: Option<String>,
+    #[serde(default)]
+    duration: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+impl TwilioClient {
+    pub fn new(settings: Settings) -> anyhow::Result<TwilioClient> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TwilioClient {
+            http,
+            api_base: settings.api_base.trim_end_matches('/').to_string(),
+            account_sid: settings.account_sid,
+            auth_token: settings.auth_token,
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+            ring_timeout_seconds: settings.ring_timeout_seconds,
+            max_call_seconds: settings.max_call_seconds,
+        })
+    }
+
+    fn calls_url(&self) -> String {
+        format!("{}/2010-04-01/Accounts/{}/Calls.json", self.api_base, self.account_sid)
+    }
+
+    /// The form for Create Call. A Vec of pairs, so `StatusCallbackEvent` repeats as
+    /// Twilio expects (a map would keep one value).
+    fn create_form(&self, req: &CallRequest) -> Vec<(&'static str, String)> {
+        let hook = |kind: &str| format!("{}/webhooks/twilio/{kind}?attempt_id={}", self.public_url, req.attempt_id);
+        let mut form = vec![
+            ("To", req.to.clone()),
+            ("From", req.from.clone()),
+            ("Url", hook("voice")),
+            ("Method", "POST".into()),
+            ("StatusCallback", hook("status")),
+            ("StatusCallbackMethod", "POST".into()),
+        ];
+        for event in ["initiated", "ringing", "answered", "completed"] {
+            form.push(("StatusCallbackEvent", event.into()));
+        }
+        form.push(("Timeout", self.ring_timeout_seconds.to_string()));
+        form.push(("TimeLimit", self.max_call_seconds.to_string()));
+        form.push(("MachineDetection", "Enable".into()));
+        form
+    }
+
+    async fn error_from(response: reqwest::Response) -> ProviderError {
+        let status = response.status().as_u16();
+        let body: ErrorBody = response.json().await.unwrap_or_default();
+        let message = body.message.or(body.title).unwrap_or_default();
+        classify(status, body.code, &message)
+    }
+}
+
+#[async_trait]
+impl Provider for TwilioClient {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn create_call(&self, req: &CallRequest) -> Result<String, ProviderError> {
+        let form = self.create_form(req);
+        let mut delay = RETRY_BASE;
+        for attempt in 0..=RETRIES {
+            let sent = self
+                .http
+                .post(self.calls_url())
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+                .header("Accept", "application/json")
+                .form(&form)
+                .send()
+                .await;
+            let error = match sent {
+                Ok(resp) if resp.status().is_success() => {
+                    return match resp.json::<CallResource>().await {
+                        Ok(call) => Ok(call.sid),
+                        // Twilio answered 2xx: the call exists, but we cannot read its id.
+                        Err(e) => Err(ProviderError::Unknown(format!("unreadable create-call response: {e}"))),
+                    };
+                }
+                Ok(resp) => Self::error_from(resp).await,
+                // Not connected: the request never left, so nothing was created.
+                Err(e) if e.is_connect() => ProviderError::Retry(format!("cannot connect to {}: {e}", self.api_base)),
+                Err(e) => ProviderError::Unknown(format!("no reply to create-call: {e}")),
+            };
+            match error {
+                ProviderError::Retry(_) if attempt < RETRIES => {
+                    tracing::warn!(attempt_id = req.attempt_id, %error, "create call not processed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return Err(other),
+            }
+        }
+        Err(ProviderError::Retry("retries exhausted".into()))
+    }
+
+    async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Calls/{call_id}.json", self.api_base, self.account_sid);
+        let resp = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .send()
+            .await
+            .map_err(|e| ProviderError::Retry(format!("fetch call: {e}")))?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Self::error_from(resp).await);
+        }
+        let call: CallResource =
+            resp.json().await.map_err(|e| ProviderError::Retry(format!("fetch call: unreadable body: {e}")))?;
+        let status = map_status(&call.status, call.answered_by.as_deref())
+            .ok_or_else(|| ProviderError::Retry(format!("unknown call status {:?}", call.status)))?;
+        Ok(Some(CallSnapshot {
+            call_id: call.sid,
+            status,
+            answered_by: call.answered_by.filter(|a| !a.is_empty()),
+            duration_seconds: call.duration.and_then(|d| d.parse().ok()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_repeats_status_callback_events() {
+        let client = TwilioClient::new(Settings {
+            api_base: "http://127.0.0.1:1/".into(),
+            account_sid: "AC0".into(),
+            auth_token: Secret::new("t"),
+            public_url: "https://d.example.com/".into(),
+            ring_timeout_seconds: 25,
+            max_call_seconds: 600,
+        })
+        .unwrap();
+        let form = client.create_form(&CallRequest { attempt_id: 7, to: "+1".into(), from: "+2".into() });
+        let events: Vec<_> = form.iter().filter(|(k, _)| *k == "StatusCallbackEvent").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
+        let encoded = serde_urlencoded::to_string(&form).unwrap();
+        assert!(encoded.contains("StatusCallbackEvent=initiated&StatusCallbackEvent=ringing"));
+        assert!(encoded.contains("StatusCallback=https%3A%2F%2Fd.example.com%2Fwebhooks%2Ftwilio%2Fstatus%3Fattempt_id%3D7"));
+        assert_eq!(client.calls_url(), "http://127.0.0.1:1/2010-04-01/Accounts/AC0/Calls.json");
+    }
+}

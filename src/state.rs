@@ -1,0 +1,66 @@
+//! `AppState`: what handlers and background loops share. Cheap to clone; no globals.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::compliance::tz::TzMap;
+use crate::config::{Config, Resolved, Secret};
+use crate::db::Db;
+use crate::dialer::claim::{Idle, Rules};
+use crate::provider::Provider;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub resolved: Arc<Resolved>,
+    pub db: Db,
+    pub provider: Arc<dyn Provider>,
+    pub tz_map: Arc<TzMap>,
+    /// Token that signs the provider's webhooks (Twilio auth token, or the simulator's).
+    pub webhook_token: Secret,
+    /// Base URL the provider calls back, no trailing slash.
+    pub public_url: String,
+    pub simulated: bool,
+    pub wake: Arc<Wake>,
+    pub loops: Arc<Mutex<LoopStatus>>,
+}
+
+/// Wake-ups: the scheduler sleeps until its next due batch or until a schedule
+/// changes; the call loop until a slot, a number or a lead becomes available.
+/// `Notify` keeps one permit, so a wake-up sent while the loop is busy is not lost.
+#[derive(Default)]
+pub struct Wake {
+    pub scheduler: Notify,
+    pub dialer: Notify,
+}
+
+/// What the background loops last reported, for `/api/status`, the banner and `/healthz`.
+#[derive(Debug, Clone, Default)]
+pub struct LoopStatus {
+    pub dialer_idle: Option<Idle>,
+    pub dialer_alive_at: Option<DateTime<Utc>>,
+    pub scheduler_alive_at: Option<DateTime<Utc>>,
+    /// Last provider configuration problem (auth, geo permissions): shown until a call succeeds.
+    pub provider_alert: Option<String>,
+}
+
+impl AppState {
+    pub fn rules(&self) -> Rules {
+        Rules {
+            max_concurrent_calls: self.config.dialing.max_concurrent_calls,
+            window: self.resolved.window,
+            timezone: self.resolved.timezone,
+            provider: self.provider.name(),
+        }
+    }
+
+    pub fn update_loops(&self, f: impl FnOnce(&mut LoopStatus)) {
+        f(&mut self.loops.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn loops(&self) -> LoopStatus {
+        self.loops.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

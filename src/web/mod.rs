@@ -1,0 +1,54 @@
+//! HTTP: the dashboard (askama pages), the JSON API and the provider webhooks.
+//! Handlers are thin: extract → parse → one operation → render.
+
+mod api;
+mod assets;
+mod dashboard;
+mod error;
+mod status;
+mod upload;
+mod webhooks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use error::AppError;
+
+/// Request bodies other than CSV uploads: JSON and webhook forms are small.
+const SMALL_BODY: usize = 1 << 20;
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = usize::try_from(state.config.server.max_upload_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let uploads = Router::new()
+        .route("/api/leads/import", post(api::import))
+        .route("/import", post(dashboard::import))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/leads/{id}", get(dashboard::lead))
+        .route("/schedules", get(dashboard::schedules))
+        .route("/schedules/{id}/cancel", post(dashboard::cancel))
+        .route("/healthz", get(status::healthz))
+        .route("/api/status", get(status::api_status))
+        .route("/api/leads", get(api::leads))
+        .route("/api/leads/{id}", get(api::lead))
+        .route("/api/calls", get(api::calls))
+        .route("/api/imports/{id}/rejected.csv", get(api::rejected_csv))
+        .route("/api/schedule-bulk-calls", post(api::schedule_bulk))
+        .route("/api/scheduled-bulk-calls", get(api::scheduled))
+        .route("/api/cancel-bulk-schedule", post(api::cancel))
+        .route("/webhooks/twilio/status", post(webhooks::twilio_status))
+        .route("/webhooks/twilio/voice", post(webhooks::twilio_voice))
+        .route("/static/{*path}", get(assets::serve))
+        .layer(DefaultBodyLimit::max(SMALL_BODY))
+        .merge(uploads)
+        .with_state(state)
+}
+
+/// Formats a UTC instant in `tz` for display, e.g. "2026-11-22 10:00 EST".
+pub fn local(ms: i64, tz: chrono_tz::Tz) -> String {
+    crate::db::from_ms(ms).with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+}

@@ -1,0 +1,117 @@
+//! `/api/status` and `/healthz`: what dialing is doing, and why it is not.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::db;
+use crate::dialer::claim::{Idle, local_day, local_midnight_today};
+use crate::state::AppState;
+use crate::web::{AppError, local};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub provider: &'static str,
+    pub simulated: bool,
+    /// Leads whose batch fired and that wait to be dialled (incl. outside their hours).
+    pub queue_depth: i64,
+    pub calls_in_progress: i64,
+    /// Attempts since local midnight in the configured zone.
+    pub calls_today: i64,
+    /// RFC 3339 UTC of the earliest pending batch.
+    pub next_batch_at: Option<String>,
+    pub next_batch_local: Option<String>,
+    /// Leads waiting for their calling hours, and when the first of them opens.
+    pub waiting_for_calling_hours: i64,
+    pub next_eligible_at: Option<String>,
+    /// Why no call is being placed now, when dialing is held up; None when it is not.
+    pub paused_reason: Option<String>,
+    pub max_concurrent_calls: u32,
+    pub caller_numbers: Vec<db::numbers::NumberRow>,
+}
+
+pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
+    let now = Utc::now();
+    let tz = state.resolved.timezone;
+    let day = local_day(tz, now);
+    let midnight = db::to_ms(local_midnight_today(tz, now));
+    let now_ms = db::to_ms(now);
+    let (queue_depth, in_flight, calls_today, next_batch, (next_eligible, waiting), numbers) = state
+        .db
+        .read(move |c| {
+            Ok((
+                db::attempts::queue_depth(c)?,
+                db::attempts::in_flight(c)?,
+                db::attempts::count_since(c, midnight)?,
+                db::schedules::next_due(c)?,
+                db::attempts::next_due_lead(c, now_ms)?,
+                db::numbers::list(c, &day)?,
+            ))
+        })
+        .await?;
+    let loops = state.loops();
+    let fmt = |ms: i64| local(ms, tz);
+    let paused_reason = if let Some(alert) = loops.provider_alert {
+        Some(format!("The provider refused a call for a configuration reason: {alert}"))
+    } else if let Some(Idle::NoCallerCapacity { resume_at }) = loops.dialer_idle.filter(|_| queue_depth > 0) {
+        let enabled = numbers.iter().filter(|n| n.enabled).count();
+        Some(if enabled == 0 {
+            "No caller number is enabled: add one in dialer.toml [[numbers]]".to_string()
+        } else {
+            format!(
+                "Every caller number has reached its daily cap; dialing resumes at {}",
+                fmt(db::to_ms(resume_at))
+            )
+        })
+    } else if waiting > 0 && queue_depth == waiting {
+        Some(format!(
+            "{waiting} lead(s) are outside their calling hours ({}–{} local time); the next becomes callable at {}",
+            state.config.dialing.calling_hours_start,
+            state.config.dialing.calling_hours_end,
+            next_eligible.map(fmt).unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    Ok(Snapshot {
+        provider: if state.simulated { "simulator" } else { state.provider.name() },
+        simulated: state.simulated,
+        queue_depth,
+        calls_in_progress: in_flight,
+        calls_today,
+        next_batch_at: next_batch.map(|ms| db::from_ms(ms).to_rfc3339()),
+        next_batch_local: next_batch.map(fmt),
+        waiting_for_calling_hours: waiting,
+        next_eligible_at: next_eligible.map(|ms| db::from_ms(ms).to_rfc3339()),
+        paused_reason,
+        max_concurrent_calls: state.config.dialing.max_concurrent_calls,
+        caller_numbers: numbers,
+    })
+}
+
+pub async fn api_status(State(state): State<AppState>) -> Result<Json<Snapshot>, AppError> {
+    Ok(Json(snapshot(&state).await?))
+}
+
+/// 200 when the database takes writes and both loops reported recently; 503 otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let now = Utc::now();
+    let db_ok = state.db.ping_write().await.is_ok();
+    let loops = state.loops();
+    // The scheduler wakes at least every 5 minutes and the call loop every minute.
+    let fresh = |t: Option<chrono::DateTime<Utc>>, secs: i64| t.is_some_and(|t| (now - t).num_seconds() <= secs);
+    let scheduler_ok = fresh(loops.scheduler_alive_at, 330);
+    let dialer_ok = fresh(loops.dialer_alive_at, 90);
+    let ok = db_ok && scheduler_ok && dialer_ok;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unhealthy" },
+        "database_writable": db_ok,
+        "scheduler_alive": scheduler_ok,
+        "call_loop_alive": dialer_ok,
+    });
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}

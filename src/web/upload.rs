@@ -1,0 +1,55 @@
+//! Receiving a CSV upload: the bytes are streamed to a temporary file (never held in
+//! memory whole), then imported on the blocking pool by the same code as `dialer import`.
+
+use axum::body::Body;
+use axum::extract::Multipart;
+use futures_util::TryStreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::leads::import::{self, ImportError, Summary};
+use crate::state::AppState;
+use crate::web::AppError;
+
+pub async fn from_multipart(state: &AppState, mut multipart: Multipart) -> Result<Summary, AppError> {
+    while let Some(field) = multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = field.file_name().unwrap_or("upload.csv").to_string();
+        let stream = field.map_err(std::io::Error::other);
+        return import_stream(state, &filename, stream).await;
+    }
+    Err(AppError::Unprocessable("no multipart field named \"file\"".into()))
+}
+
+pub async fn from_body(state: &AppState, body: Body) -> Result<Summary, AppError> {
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    import_stream(state, "upload.csv", stream).await
+}
+
+async fn import_stream<S>(state: &AppState, filename: &str, mut stream: S) -> Result<Summary, AppError>
+where
+    S: futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Unpin,
+{
+    let spool = tempfile::NamedTempFile::new().map_err(anyhow::Error::from)?;
+    let mut file = tokio::fs::File::create(spool.path()).await.map_err(anyhow::Error::from)?;
+    while let Some(chunk) = stream.try_next().await.map_err(|e| AppError::BadRequest(format!("upload interrupted: {e}")))? {
+        file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+    }
+    file.flush().await.map_err(anyhow::Error::from)?;
+    drop(file);
+    let state = state.clone();
+    let filename = filename.to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        let input = std::fs::File::open(spool.path())?;
+        let ctx = import::Context { db: &state.db, region: state.resolved.region, tz_map: &state.tz_map };
+        Ok::<_, anyhow::Error>(import::run(&ctx, &filename, input, &mut |_| {}))
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ImportError::Store(e)) => Err(AppError::Internal(e)),
+        Err(user) => Err(AppError::Unprocessable(user.to_string())),
+    }
+}
