@@ -205,8 +205,8 @@ fn check_nanp(n: &[u8]) -> Result<(), PhoneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phonenumber::country::Id::{GB, IN, US};
     use PhoneError as E;
+    use phonenumber::country::Id::{GB, IN, US};
 
     fn check(raw: &str, region: Id, expected: Result<&str, PhoneError>) {
         let got = E164::parse(raw, region);
@@ -294,9 +294,11 @@ mod tests {
         }
         assert_eq!(parse_region(" us"), Some(US));
         assert_eq!(parse_region("IN"), Some(IN));
-        assert!(["USA", "zz", "", "1"]
-            .iter()
-            .all(|r| parse_region(r).is_none()));
+        assert!(
+            ["USA", "zz", "", "1"]
+                .iter()
+                .all(|r| parse_region(r).is_none())
+        );
     }
 
     /// `cargo test --release -- --ignored --nocapture bench` prints numbers/second.
