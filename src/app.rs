@@ -24,7 +24,11 @@ const DRAIN: Duration = Duration::from_secs(20);
 
 /// Serves until `shutdown` completes, then stops dialing, drains and returns.
 /// Errors: invalid configuration, unopenable database, a failing listener.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let resolved = config.resolve()?;
     let db = Db::open(&config.database.path)?;
     let now_ms = db::to_ms(Utc::now());
@@ -34,13 +38,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let addr = listener.local_addr()?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
-        .trim_end_matches('/')
-        .to_string();
+    let public_url =
+        config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
     let d = &config.dialing;
     let (provider, webhook_token, simulated): (Arc<dyn Provider>, Secret, bool) = match config.provider.kind {
         ProviderKind::Simulator => {

@@ -39,7 +39,15 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
         None => None,
     };
     let Some(attempt) = attempt else {
-        db::attempts::insert_event(tx, None, &event.call_id, &event.sequence, &event.raw_status, &event.params_json, now_ms)?;
+        db::attempts::insert_event(
+            tx,
+            None,
+            &event.call_id,
+            &event.sequence,
+            &event.raw_status,
+            &event.params_json,
+            now_ms,
+        )?;
         return Ok(Applied::Ignored("no such attempt"));
     };
     if attempt.provider_call_id.as_deref().is_some_and(|id| id != event.call_id) {

@@ -155,11 +155,7 @@ fn default_max_daily_calls() -> u32 {
 
 impl Default for Server {
     fn default() -> Self {
-        Server {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            max_upload_mb: 200,
-        }
+        Server { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None, max_upload_mb: 200 }
     }
 }
 
@@ -188,11 +184,7 @@ impl Default for Dialing {
 
 impl Default for Twilio {
     fn default() -> Self {
-        Twilio {
-            account_sid: String::new(),
-            auth_token: Secret::default(),
-            api_base: "https://api.twilio.com".into(),
-        }
+        Twilio { account_sid: String::new(), auth_token: Secret::default(), api_base: "https://api.twilio.com".into() }
     }
 }
 
@@ -228,8 +220,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
                 Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?
             }
             None => Config::default(),
@@ -250,13 +242,10 @@ impl Config {
     /// Checks every value and derives the typed forms; errors name the key.
     pub fn resolve(&self) -> anyhow::Result<Resolved> {
         let d = &self.dialing;
-        let timezone: Tz = d
-            .timezone
-            .parse()
-            .map_err(|_| anyhow::anyhow!("dialing.timezone: unknown IANA zone {:?}", d.timezone))?;
-        let region = parse_region(&d.default_region).with_context(|| {
-            format!("dialing.default_region: unknown region {:?}", d.default_region)
-        })?;
+        let timezone: Tz =
+            d.timezone.parse().map_err(|_| anyhow::anyhow!("dialing.timezone: unknown IANA zone {:?}", d.timezone))?;
+        let region = parse_region(&d.default_region)
+            .with_context(|| format!("dialing.default_region: unknown region {:?}", d.default_region))?;
         let window = CallingWindow::parse(&d.calling_hours_start, &d.calling_hours_end)
             .map_err(|e| anyhow::anyhow!("dialing.calling_hours: {e}"))?;
         if d.max_concurrent_calls == 0 {
@@ -271,10 +260,7 @@ impl Config {
         let mut numbers = Vec::new();
         let seeds: Vec<NumberSeed> = match &self.numbers {
             Some(seeds) => seeds.clone(),
-            None => DEMO_NUMBERS
-                .iter()
-                .map(|n| NumberSeed { number: n.to_string(), max_daily_calls: 100 })
-                .collect(),
+            None => DEMO_NUMBERS.iter().map(|n| NumberSeed { number: n.to_string(), max_daily_calls: 100 }).collect(),
         };
         for (idx, seed) in seeds.iter().enumerate() {
             let number = E164::from_stored(&seed.number).with_context(|| {
@@ -304,10 +290,10 @@ impl Config {
                 bail!("server.public_url is required with Twilio: it is the base URL Twilio calls back");
             }
         }
-        if let Some(url) = &self.server.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("server.public_url must start with http:// or https://");
-            }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("server.public_url must start with http:// or https://");
         }
         Ok(Resolved { timezone, region, window, numbers })
     }

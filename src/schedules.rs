@@ -110,70 +110,63 @@ pub async fn create(db: &Db, req: BulkRequest, now: DateTime<Utc>) -> Result<Cre
         });
     }
     let start = req.start_at.max(now);
-    let result = db
-        .write(move |tx| -> anyhow::Result<Result<Created, ScheduleError>> {
-            let (ids, skipped) = match &req.selection {
-                Selection::Ids(ids) => {
-                    let mut seen = std::collections::HashSet::new();
-                    let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
-                    for (id, status) in db::leads::statuses(tx, &ids)? {
-                        match status {
-                            None => return Ok(Err(ScheduleError::UnknownLead(id))),
-                            Some(Status::Pending) => {}
-                            Some(status) => return Ok(Err(ScheduleError::NotSchedulable { id, status })),
-                        }
+    db.write(move |tx| -> anyhow::Result<Result<Created, ScheduleError>> {
+        let (ids, skipped) = match &req.selection {
+            Selection::Ids(ids) => {
+                let mut seen = std::collections::HashSet::new();
+                let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+                for (id, status) in db::leads::statuses(tx, &ids)? {
+                    match status {
+                        None => return Ok(Err(ScheduleError::UnknownLead(id))),
+                        Some(Status::Pending) => {}
+                        Some(status) => return Ok(Err(ScheduleError::NotSchedulable { id, status })),
                     }
-                    (ids, 0)
                 }
-                Selection::Matching(filter) => {
-                    let ids = db::leads::schedulable_ids(tx, filter)?;
-                    let matched = usize::try_from(db::leads::count(tx, filter)?).unwrap_or(0);
-                    if ids.is_empty() && matched > 0 {
-                        return Ok(Err(ScheduleError::NothingSchedulable { matched }));
-                    }
-                    let skipped = matched.saturating_sub(ids.len());
-                    (ids, skipped)
+                (ids, 0)
+            }
+            Selection::Matching(filter) => {
+                let ids = db::leads::schedulable_ids(tx, filter)?;
+                let matched = usize::try_from(db::leads::count(tx, filter)?).unwrap_or(0);
+                if ids.is_empty() && matched > 0 {
+                    return Ok(Err(ScheduleError::NothingSchedulable { matched }));
                 }
-            };
-            if ids.is_empty() {
-                return Ok(Err(ScheduleError::NoLeads));
+                let skipped = matched.saturating_sub(ids.len());
+                (ids, skipped)
             }
-            let now_ms = db::to_ms(now);
-            let batches = plan(ids.len(), req.parallel_calls, req.interval_seconds, start);
-            let schedule_id = db::schedules::insert(
-                tx,
-                &NewSchedule {
-                    start_at_ms: db::to_ms(start),
-                    timezone: req.timezone.name(),
-                    parallel_calls: req.parallel_calls,
-                    interval_seconds: req.interval_seconds,
-                    total_leads: ids.len(),
-                    total_batches: batches.len(),
-                },
-                now_ms,
-            )?;
-            for batch in &batches {
-                let batch_id = db::schedules::insert_batch(
-                    tx,
-                    schedule_id,
-                    batch.index,
-                    db::to_ms(batch.due_at),
-                    batch.leads.len(),
-                )?;
-                db::leads::mark_scheduled(tx, &ids[batch.leads.clone()], schedule_id, batch_id, now_ms)?;
-            }
-            Ok(Ok(Created {
-                schedule_id,
+        };
+        if ids.is_empty() {
+            return Ok(Err(ScheduleError::NoLeads));
+        }
+        let now_ms = db::to_ms(now);
+        let batches = plan(ids.len(), req.parallel_calls, req.interval_seconds, start);
+        let schedule_id = db::schedules::insert(
+            tx,
+            &NewSchedule {
+                start_at_ms: db::to_ms(start),
+                timezone: req.timezone.name(),
+                parallel_calls: req.parallel_calls,
+                interval_seconds: req.interval_seconds,
                 total_leads: ids.len(),
                 total_batches: batches.len(),
-                start_at: start.to_rfc3339(),
-                estimated_completion: estimated_completion(ids.len(), req.parallel_calls, req.interval_seconds, start)
-                    .to_rfc3339(),
-                skipped,
-            }))
-        })
-        .await?;
-    result
+            },
+            now_ms,
+        )?;
+        for batch in &batches {
+            let batch_id =
+                db::schedules::insert_batch(tx, schedule_id, batch.index, db::to_ms(batch.due_at), batch.leads.len())?;
+            db::leads::mark_scheduled(tx, &ids[batch.leads.clone()], schedule_id, batch_id, now_ms)?;
+        }
+        Ok(Ok(Created {
+            schedule_id,
+            total_leads: ids.len(),
+            total_batches: batches.len(),
+            start_at: start.to_rfc3339(),
+            estimated_completion: estimated_completion(ids.len(), req.parallel_calls, req.interval_seconds, start)
+                .to_rfc3339(),
+            skipped,
+        }))
+    })
+    .await?
 }
 
 /// Cancels one schedule or all; returns the number of batches cancelled, or None
@@ -201,9 +194,6 @@ mod tests {
     #[test]
     fn offsetless_timestamps_are_refused() {
         assert!(rfc3339_start("2026-11-22T10:00:00").is_err());
-        assert_eq!(
-            rfc3339_start("2026-11-22T10:00:00+05:30").unwrap().to_rfc3339(),
-            "2026-11-22T04:30:00+00:00"
-        );
+        assert_eq!(rfc3339_start("2026-11-22T10:00:00+05:30").unwrap().to_rfc3339(), "2026-11-22T04:30:00+00:00");
     }
 }

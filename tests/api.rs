@@ -26,14 +26,32 @@ fn tomorrow() -> String {
 async fn scheduling_refuses_bad_requests_with_a_message_that_names_the_problem() {
     let (_dir, app, ids) = app_with_leads(4).await;
     let cases = [
-        (json!({"lead_ids": [ids[0]], "start_at": "2020-01-01T10:00:00Z", "parallel_calls": 1, "interval_seconds": 30}), "in the past"),
-        (json!({"lead_ids": [999_999], "start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 30}), "lead 999999 does not exist"),
-        (json!({"lead_ids": [ids[0]], "start_at": "2030-01-01T10:00:00", "parallel_calls": 1, "interval_seconds": 30}), "offset"),
-        (json!({"lead_ids": [ids[0]], "start_at": tomorrow(), "parallel_calls": 51, "interval_seconds": 30}), "parallel_calls"),
-        (json!({"lead_ids": [ids[0]], "start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 0}), "interval_seconds"),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": "2020-01-01T10:00:00Z", "parallel_calls": 1, "interval_seconds": 30}),
+            "in the past",
+        ),
+        (
+            json!({"lead_ids": [999_999], "start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 30}),
+            "lead 999999 does not exist",
+        ),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": "2030-01-01T10:00:00", "parallel_calls": 1, "interval_seconds": 30}),
+            "offset",
+        ),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": tomorrow(), "parallel_calls": 51, "interval_seconds": 30}),
+            "parallel_calls",
+        ),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 0}),
+            "interval_seconds",
+        ),
         (json!({"start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 30}), "lead_ids or select"),
         (json!({"lead_ids": [], "start_at": tomorrow(), "parallel_calls": 1, "interval_seconds": 30}), "no leads"),
-        (json!({"lead_ids": [ids[0]], "start_at": {"date": "2030-01-01", "time": "10:00", "timezone": "Mars/Base"}, "parallel_calls": 1, "interval_seconds": 30}), "IANA"),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": {"date": "2030-01-01", "time": "10:00", "timezone": "Mars/Base"}, "parallel_calls": 1, "interval_seconds": 30}),
+            "IANA",
+        ),
     ];
     for (body, expect) in cases {
         let (status, reply) = app.post_json("/api/schedule-bulk-calls", body.clone()).await;
@@ -65,8 +83,12 @@ async fn cancel_needs_an_explicit_target_and_returns_leads_to_pending() {
     // Same start second for both schedules: both keep all their batches.
     let listed = app.get_json("/api/scheduled-bulk-calls").await;
     assert_eq!(listed["total_batches"], 6);
-    let job_ids: std::collections::HashSet<_> =
-        listed["scheduled_batches"].as_array().unwrap().iter().map(|b| b["job_id"].as_str().unwrap().to_string()).collect();
+    let job_ids: std::collections::HashSet<_> = listed["scheduled_batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["job_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(job_ids.len(), 6, "job ids are unique across schedules");
 
     for empty in [json!({}), json!({"all": false})] {
@@ -127,7 +149,8 @@ async fn post_status(app: &support::TestApp, attempt_id: i64, params: &[(&str, &
 async fn webhooks_need_a_valid_signature_and_apply_once_forward_only() {
     let (_dir, app, ids) = app_with_leads(1).await;
     // Place one real call through the simulator so there is an attempt to update.
-    let body = json!({"lead_ids": [ids[0]], "start_at": Utc::now().to_rfc3339(), "parallel_calls": 1, "interval_seconds": 1});
+    let body =
+        json!({"lead_ids": [ids[0]], "start_at": Utc::now().to_rfc3339(), "parallel_calls": 1, "interval_seconds": 1});
     assert_eq!(app.post_json("/api/schedule-bulk-calls", body).await.0, 201);
     app.wait_for(std::time::Duration::from_secs(20), "the call ends", |c| {
         count(c, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NOT NULL") == 1
@@ -176,8 +199,12 @@ async fn imports_report_rejections_and_offer_them_as_csv() {
     assert_eq!(reply["duplicates"], 2);
     assert_eq!(reply["rejected"], 4);
     let errors = reply["errors"].as_array().unwrap();
-    assert_eq!(errors[0], json!({"line": 51, "field": "number", "value": "555-123-4567", "reason": "fictional number (555 area code)"}));
-    let csv = app.http.get(app.url(reply["rejected_csv"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        errors[0],
+        json!({"line": 51, "field": "number", "value": "555-123-4567", "reason": "fictional number (555 area code)"})
+    );
+    let csv =
+        app.http.get(app.url(reply["rejected_csv"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
     assert_eq!(csv.lines().count(), 5, "header + 4 rejected rows:\n{csv}");
     assert!(csv.contains("Test Fiction"), "the whole row is kept for fixing:\n{csv}");
     // Re-importing the same file doubles nothing.
@@ -187,7 +214,14 @@ async fn imports_report_rejections_and_offer_them_as_csv() {
     let completed = app.get_json("/api/leads?status=completed").await;
     assert_eq!(completed["total"], 1, "a lead imported as completed stays completed");
 
-    let resp = app.http.post(app.url("/api/leads/import")).header("content-type", "text/csv").body("name,email\nA,a@x\n").send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/api/leads/import"))
+        .header("content-type", "text/csv")
+        .body("name,email\nA,a@x\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 422);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("no phone column"), "{body}");

@@ -46,7 +46,8 @@ async fn twenty_leads_in_batches_of_five_reach_outcomes_within_limits() {
     assert_eq!(sched["scheduled_batches"][3]["lead_count"], 5);
 
     app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", |c| {
-        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')") == 0
+        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')")
+            == 0
     })
     .await;
 
@@ -140,7 +141,8 @@ async fn crash_mid_schedule_then_restart_dials_no_lead_twice_and_loses_none() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["total_batches"], 10);
 
-    app.wait_for(Duration::from_secs(30), "a few calls placed", |c| count(c, "SELECT COUNT(*) FROM attempts") >= 4).await;
+    app.wait_for(Duration::from_secs(30), "a few calls placed", |c| count(c, "SELECT COUNT(*) FROM attempts") >= 4)
+        .await;
     app.crash();
 
     let db = support::open_db(&dir.path().join("dialer.db"));
@@ -152,7 +154,8 @@ async fn crash_mid_schedule_then_restart_dials_no_lead_twice_and_loses_none() {
     let app = spawn(config);
     app.ready().await;
     app.wait_for(Duration::from_secs(60), "every lead reaches an outcome after the restart", |c| {
-        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')") == 0
+        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')")
+            == 0
     })
     .await;
     let db = app.db();

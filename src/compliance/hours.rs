@@ -75,9 +75,7 @@ fn parse_hhmm(s: &str, allow_24: bool) -> Option<u32> {
 /// UTC offset of `tz` at UTC second `ts`, in seconds (`None` only outside chrono's range).
 fn offset_at(tz: Tz, ts: i64) -> Option<i64> {
     let utc = DateTime::from_timestamp(ts, 0)?.naive_utc();
-    Some(i64::from(
-        tz.offset_from_utc_datetime(&utc).fix().local_minus_utc(),
-    ))
+    Some(i64::from(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc()))
 }
 
 impl CallingWindow {
@@ -87,20 +85,14 @@ impl CallingWindow {
         let s = parse_hhmm(start, false).ok_or_else(|| WindowError::BadStart(echo(start)))?;
         let e = parse_hhmm(end, true).ok_or_else(|| WindowError::BadEnd(echo(end)))?;
         if s >= e {
-            return Err(WindowError::NotBefore {
-                start: echo(start),
-                end: echo(end),
-            });
+            return Err(WindowError::NotBefore { start: echo(start), end: echo(end) });
         }
         Ok(CallingWindow { start: s, end: e })
     }
 
     /// The federal window, 08:00–21:00 local (47 CFR 64.1200(c)(1), 16 CFR 310.4(c)).
     pub fn us_federal() -> CallingWindow {
-        CallingWindow {
-            start: 8 * 3600,
-            end: 21 * 3600,
-        }
+        CallingWindow { start: 8 * 3600, end: 21 * 3600 }
     }
 
     /// Local start time (inclusive).
@@ -370,10 +362,8 @@ mod tests {
         }
     }
 
-    const ZONES: &[Tz] = &[
-        Kolkata, Kathmandu, Honolulu, Adak, Anchorage, Phoenix, NY, LA, Sydney, Lord_Howe, London,
-        St_Johns, Chatham,
-    ];
+    const ZONES: &[Tz] =
+        &[Kolkata, Kathmandu, Honolulu, Adak, Anchorage, Phoenix, NY, LA, Sydney, Lord_Howe, London, St_Johns, Chatham];
     /// DST transition days: US, EU, AU/Lord Howe, NZ/Chatham (2026), US 2027–28.
     const DST_DAYS: &str = "2026-03-08 2026-11-01 2026-03-29 2026-10-25 2026-04-05 2026-10-04 \
                             2026-09-27 2027-03-14 2027-11-07 2028-03-12 2028-11-05";

@@ -58,10 +58,7 @@ impl TzMap {
     /// `None` = "unknown zone, do not dial") instead of panicking. Check [`TzMap::len`] at
     /// start-up if you want to log that case.
     pub fn embedded() -> TzMap {
-        TzMap::parse(EMBEDDED).unwrap_or_else(|_| TzMap {
-            entries: HashMap::new(),
-            max_len: 0,
-        })
+        TzMap::parse(EMBEDDED).unwrap_or_else(|_| TzMap { entries: HashMap::new(), max_len: 0 })
     }
 
     /// Parses map text in libphonenumber's format (`#` comments, blank lines ignored,
@@ -78,34 +75,23 @@ impl TzMap {
         let mut max_len = 0;
         for (idx, line) in text.lines().enumerate() {
             let line_no = idx + 1;
-            let err = |reason: String| TzMapError {
-                line: line_no,
-                reason,
-            };
+            let err = |reason: String| TzMapError { line: line_no, reason };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (prefix, zones) = line
-                .split_once('|')
-                .ok_or_else(|| err("expected PREFIX|Zone1&Zone2".to_string()))?;
+            let (prefix, zones) = line.split_once('|').ok_or_else(|| err("expected PREFIX|Zone1&Zone2".to_string()))?;
             let prefix = prefix.trim();
             if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err(format!("prefix {prefix:?} is not ASCII digits")));
             }
             if prefix.len() > MAX_PREFIX_DIGITS {
-                return Err(err(format!(
-                    "prefix {prefix:?} is longer than {MAX_PREFIX_DIGITS} digits"
-                )));
+                return Err(err(format!("prefix {prefix:?} is longer than {MAX_PREFIX_DIGITS} digits")));
             }
-            let value = prefix
-                .parse::<u64>()
-                .map_err(|e| err(format!("prefix {prefix:?}: {e}")))?;
+            let value = prefix.parse::<u64>().map_err(|e| err(format!("prefix {prefix:?}: {e}")))?;
             let k = key(prefix.len(), value);
             if let Some((first, _, _)) = raw.get(&k) {
-                return Err(err(format!(
-                    "duplicate prefix {prefix} (first on line {first})"
-                )));
+                return Err(err(format!("duplicate prefix {prefix} (first on line {first})")));
             }
             let mut names: Vec<&str> = Vec::new();
             for name in zones.split('&').map(str::trim) {
@@ -122,17 +108,13 @@ impl TzMap {
             max_len = max_len.max(prefix.len());
         }
         if keys.is_empty() {
-            return Err(TzMapError {
-                line: 0,
-                reason: "no data lines".to_string(),
-            });
+            return Err(TzMapError { line: 0, reason: "no data lines".to_string() });
         }
         let mut entries = HashMap::with_capacity(keys.len());
         for (len, value) in keys {
             // A "bare country code" is a prefix with no shorter prefix in the map
             // (in libphonenumber's file these are exactly the country-code lines).
-            let is_root =
-                (1..len).all(|l| !raw.contains_key(&key(l, value / 10u64.pow((len - l) as u32))));
+            let is_root = (1..len).all(|l| !raw.contains_key(&key(l, value / 10u64.pow((len - l) as u32))));
             let k = key(len, value);
             let resolved = match raw.get(&k) {
                 Some((_, n, _)) if is_root && *n > 1 => None,
@@ -216,18 +198,12 @@ mod tests {
         assert_eq!(zones(&m, "19075550100"), Some(vec![Adak, Anchorage]));
         // `190727|America/Juneau` beats `1907`
         assert_eq!(zones(&m, "19072760142"), Some(vec![Juneau]));
-        assert_eq!(
-            zones(&m, "18085550100"),
-            Some(vec![chrono_tz::Pacific::Honolulu])
-        );
+        assert_eq!(zones(&m, "18085550100"), Some(vec![chrono_tz::Pacific::Honolulu]));
         // 208 (Idaho) split: `12082|America/Boise&America/Los_Angeles`, `1208201|America/Denver`
         assert_eq!(zones(&m, "12082990000"), Some(vec![Boise, Los_Angeles]));
         assert_eq!(zones(&m, "12082011234"), Some(vec![Denver]));
         // `1219226|America/Chicago` inside an otherwise Eastern NPA (compliance.md §3.1)
-        assert_eq!(
-            zones(&m, "12192261234"),
-            Some(vec![chrono_tz::America::Chicago])
-        );
+        assert_eq!(zones(&m, "12192261234"), Some(vec![chrono_tz::America::Chicago]));
         // prefix exactly equal to the whole input still matches
         assert_eq!(zones(&m, "1201"), Some(vec![New_York]));
     }
@@ -256,22 +232,11 @@ mod tests {
     #[test]
     fn bad_input_is_unknown_not_panic() {
         let m = TzMap::embedded();
-        for s in [
-            "",
-            "+12015550100",
-            "1201 555",
-            "12a",
-            "١٢٠١",
-            "0",
-            "00000000000000000000000",
-        ] {
+        for s in ["", "+12015550100", "1201 555", "12a", "١٢٠١", "0", "00000000000000000000000"] {
             assert_eq!(zones(&m, s), None, "{s:?}");
         }
         // very long digit strings only use the first max_len digits
-        assert_eq!(
-            zones(&m, &format!("1201{}", "9".repeat(100))),
-            Some(vec![chrono_tz::America::New_York])
-        );
+        assert_eq!(zones(&m, &format!("1201{}", "9".repeat(100))), Some(vec![chrono_tz::America::New_York]));
     }
 
     #[test]

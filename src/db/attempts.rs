@@ -61,11 +61,7 @@ pub fn queue_depth(conn: &Conn) -> anyhow::Result<i64> {
 }
 
 pub fn on_dnc(tx: &Tx, phone: &str) -> anyhow::Result<bool> {
-    Ok(tx
-        .prepare_cached("SELECT 1 FROM dnc WHERE phone = ?1")?
-        .query_row([phone], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(tx.prepare_cached("SELECT 1 FROM dnc WHERE phone = ?1")?.query_row([phone], |_| Ok(())).optional()?.is_some())
 }
 
 /// Moves a lead's next eligible time (e.g. to when its calling hours open).
@@ -179,8 +175,11 @@ pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_m
          WHERE id = ?1",
     )?
     .execute(params![a.id, status.as_str(), p.answered_by, p.duration_seconds, p.error, answered_at, ended_at])?;
-    tx.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![a.lead_id, status.as_str(), now_ms])?;
+    tx.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
+        a.lead_id,
+        status.as_str(),
+        now_ms
+    ])?;
     Ok(())
 }
 

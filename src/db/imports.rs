@@ -56,19 +56,15 @@ pub struct ImportRow {
 pub fn get(conn: &Conn, import_id: i64) -> anyhow::Result<Option<ImportRow>> {
     use rusqlite::OptionalExtension;
     Ok(conn
-        .query_row(
-            "SELECT id, filename, imported, duplicates, rejected FROM imports WHERE id = ?1",
-            [import_id],
-            |r| {
-                Ok(ImportRow {
-                    id: r.get(0)?,
-                    filename: r.get(1)?,
-                    imported: r.get(2)?,
-                    duplicates: r.get(3)?,
-                    rejected: r.get(4)?,
-                })
-            },
-        )
+        .query_row("SELECT id, filename, imported, duplicates, rejected FROM imports WHERE id = ?1", [import_id], |r| {
+            Ok(ImportRow {
+                id: r.get(0)?,
+                filename: r.get(1)?,
+                imported: r.get(2)?,
+                duplicates: r.get(3)?,
+                rejected: r.get(4)?,
+            })
+        })
         .optional()?)
 }
 

@@ -72,10 +72,8 @@ impl LeadFilter {
         if let Some(q) = self.q.as_deref().filter(|q| !q.trim().is_empty()) {
             let escaped = q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             let pattern = format!("%{escaped}%");
-            clauses.push(
-                "(name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')"
-                    .to_string(),
-            );
+            clauses
+                .push("(name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')".to_string());
             for _ in 0..3 {
                 args.push(pattern.clone().into());
             }
@@ -91,10 +89,8 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
         .query_row([&lead.phone], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some(uuid) = &lead.uuid {
-        let owner: Option<String> = tx
-            .prepare_cached("SELECT phone FROM leads WHERE uuid = ?1")?
-            .query_row([uuid], |r| r.get(0))
-            .optional()?;
+        let owner: Option<String> =
+            tx.prepare_cached("SELECT phone FROM leads WHERE uuid = ?1")?.query_row([uuid], |r| r.get(0)).optional()?;
         if let Some(owner) = owner.filter(|p| *p != lead.phone) {
             return Ok(Upsert::Conflict(format!("lead_uuid is already used by the lead with phone {owner}")));
         }
@@ -113,11 +109,21 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
                     updated_at = ?7
                  WHERE id = ?1",
             )?
-            .execute(params![id, lead.whatsapp, lead.name, lead.email, lead.partner, lead.state, now_ms])?;
+            .execute(params![
+                id,
+                lead.whatsapp,
+                lead.name,
+                lead.email,
+                lead.partner,
+                lead.state,
+                now_ms
+            ])?;
             Ok(Upsert::Merged)
         }
         None => {
-            let uuid = lead.uuid.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            // v7 ids are time-ordered, so a big import appends to the uuid index
+            // instead of writing all over it.
+            let uuid = lead.uuid.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             tx.prepare_cached(
                 "INSERT INTO leads (uuid, phone, whatsapp, name, email, partner, state, timezone,
                                     timezone_source, status, import_id, created_at, updated_at)
@@ -177,10 +183,7 @@ pub fn page(
     args.push(cursor.unwrap_or(i64::MAX).into());
     args.push(i64::from(limit).into());
     let sql = format!("SELECT {COLUMNS} FROM leads WHERE {where_sql} AND id < ? ORDER BY id DESC LIMIT ?");
-    let rows = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(args), row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = conn.prepare_cached(&sql)?.query_map(params_from_iter(args), row)?.collect::<Result<Vec<_>, _>>()?;
     let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
     Ok((rows, next))
 }

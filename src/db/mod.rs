@@ -44,25 +44,19 @@ impl Db {
     /// Errors: unreadable file, a database newer than this binary, a failing migration.
     pub fn open(path: &Path) -> anyhow::Result<Db> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating database folder {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating database folder {}", dir.display()))?;
         }
-        let mut writer = Connection::open(path)
-            .with_context(|| format!("opening database {}", path.display()))?;
+        let mut writer = Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
         configure(&writer)?;
         migrations::apply(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let reader = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
+            let reader =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             reader.busy_timeout(Duration::from_secs(5))?;
             readers.push(Mutex::new(reader));
         }
-        Ok(Db {
-            inner: Arc::new(Inner { path: path.to_owned(), writer: Mutex::new(writer), readers }),
-        })
+        Ok(Db { inner: Arc::new(Inner { path: path.to_owned(), writer: Mutex::new(writer), readers }) })
     }
 
     pub fn path(&self) -> &Path {

@@ -33,10 +33,8 @@ pub fn insert(tx: &Tx, s: &NewSchedule, now_ms: i64) -> anyhow::Result<i64> {
 }
 
 pub fn insert_batch(tx: &Tx, schedule_id: i64, index: u32, due_at_ms: i64, lead_count: usize) -> anyhow::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO batches (schedule_id, batch_index, due_at, lead_count) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![schedule_id, index, due_at_ms, lead_count as i64])?;
+    tx.prepare_cached("INSERT INTO batches (schedule_id, batch_index, due_at, lead_count) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![schedule_id, index, due_at_ms, lead_count as i64])?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -79,16 +77,13 @@ pub fn fire_due(tx: &Tx, now_ms: i64, grace_ms: i64) -> anyhow::Result<FireOutco
                 .execute(params![batch_id, now_ms])?;
             // Due order in the call queue is the batch's due time, so earlier batches
             // go out first even when two schedules overlap.
-            tx.prepare_cached(
-                "UPDATE leads SET next_call_at = ?2 WHERE batch_id = ?1 AND status = 'scheduled'",
-            )?
-            .execute(params![batch_id, due_at])?;
+            tx.prepare_cached("UPDATE leads SET next_call_at = ?2 WHERE batch_id = ?1 AND status = 'scheduled'")?
+                .execute(params![batch_id, due_at])?;
             outcome.fired.push((batch_id, schedule_id, index, lateness));
         }
     }
-    outcome.next_due_ms = tx
-        .prepare_cached("SELECT MIN(due_at) FROM batches WHERE status = 'pending'")?
-        .query_row([], |r| r.get(0))?;
+    outcome.next_due_ms =
+        tx.prepare_cached("SELECT MIN(due_at) FROM batches WHERE status = 'pending'")?.query_row([], |r| r.get(0))?;
     Ok(outcome)
 }
 

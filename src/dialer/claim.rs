@@ -164,3 +164,7 @@ mod tests {
         assert_eq!(lead_zones(Some("America/Adak&America/Anchorage"), ny).len(), 2);
     }
 }
+
+#[cfg(test)]
+#[path = "claim_tests.rs"]
+mod claim_tests;

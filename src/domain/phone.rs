@@ -94,11 +94,7 @@ impl E164 {
             return Err(PhoneError::TooLong);
         }
         let invalid = || {
-            if s.starts_with('+') {
-                PhoneError::Invalid
-            } else {
-                PhoneError::InvalidForRegion(default_region)
-            }
+            if s.starts_with('+') { PhoneError::Invalid } else { PhoneError::InvalidForRegion(default_region) }
         };
         let number = phonenumber::parse(Some(default_region), s).map_err(|_| invalid())?;
         let code = number.code().value();
@@ -178,11 +174,7 @@ pub fn parse_region(code: &str) -> Option<Id> {
 
 /// NANPA rules on the 10-digit national number NPA-NXX-XXXX (`n` = ASCII digits).
 fn check_nanp(n: &[u8]) -> Result<(), PhoneError> {
-    let three = |i: usize| {
-        n[i..i + 3]
-            .iter()
-            .fold(0, |a, &d| a * 10 + u16::from(d - b'0'))
-    };
+    let three = |i: usize| n[i..i + 3].iter().fold(0, |a, &d| a * 10 + u16::from(d - b'0'));
     let (npa, nxx) = (three(0), three(3));
     if npa < 200 {
         return Err(PhoneError::InvalidAreaCode(npa));
@@ -268,15 +260,9 @@ mod tests {
     fn messages() {
         let msg = |e: E| e.to_string();
         assert_eq!(msg(E::Missing), "missing phone number");
-        assert_eq!(
-            msg(E::N11AreaCode(911)),
-            "invalid area code 911 (N11 service code)"
-        );
+        assert_eq!(msg(E::N11AreaCode(911)), "invalid area code 911 (N11 service code)");
         assert_eq!(msg(E::InvalidAreaCode(12)), "invalid area code 012");
-        assert_eq!(
-            msg(E::InvalidForRegion(GB)),
-            "not a valid number for region GB"
-        );
+        assert_eq!(msg(E::InvalidForRegion(GB)), "not a valid number for region GB");
         assert_eq!(msg(E::FictionalExchange), "fictional number (555 exchange)");
     }
 
@@ -294,23 +280,14 @@ mod tests {
         }
         assert_eq!(parse_region(" us"), Some(US));
         assert_eq!(parse_region("IN"), Some(IN));
-        assert!(
-            ["USA", "zz", "", "1"]
-                .iter()
-                .all(|r| parse_region(r).is_none())
-        );
+        assert!(["USA", "zz", "", "1"].iter().all(|r| parse_region(r).is_none()));
     }
 
     /// `cargo test --release -- --ignored --nocapture bench` prints numbers/second.
     #[test]
     #[ignore]
     fn bench_throughput() {
-        let inputs = [
-            "14157747629",
-            "972-297-7316",
-            "(469) 659-8337",
-            "+91 876 5432109",
-        ];
+        let inputs = ["14157747629", "972-297-7316", "(469) 659-8337", "+91 876 5432109"];
         let (n, start) = (1_000_000, std::time::Instant::now());
         let ok = (0..n).filter(|i| E164::parse(inputs[i % 4], US).is_ok());
         let ok = ok.count();

@@ -90,8 +90,9 @@ impl Status {
     pub fn from_import(value: &str) -> Option<Status> {
         let v = value.trim().to_ascii_lowercase().replace(['-', ' '], "_");
         match v.as_str() {
-            "" | "pending" | "new" | "not_called" | "scheduled" | "dialing" | "ringing"
-            | "in_progress" | "queued" => Some(Status::Pending),
+            "" | "pending" | "new" | "not_called" | "scheduled" | "dialing" | "ringing" | "in_progress" | "queued" => {
+                Some(Status::Pending)
+            }
             "no_answer" | "noanswer" => Some(Status::NoAnswer),
             "cancelled" => Some(Status::Canceled),
             "dnc" => Some(Status::DoNotCall),
@@ -109,10 +110,7 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Status, String> {
-        ALL.iter()
-            .copied()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown status {s:?}"))
+        ALL.iter().copied().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown status {s:?}"))
     }
 }
 

@@ -40,7 +40,20 @@ const ALIASES: &[(Field, &[&str])] = &[
     (Field::Uuid, &["lead_uuid", "uuid", "lead_id"]),
     (
         Field::Phone,
-        &["number", "phone", "phone_number", "phonenumber", "mobile", "mobile_number", "mobile_phone", "cell", "cell_phone", "telephone", "tel", "contact_number"],
+        &[
+            "number",
+            "phone",
+            "phone_number",
+            "phonenumber",
+            "mobile",
+            "mobile_number",
+            "mobile_phone",
+            "cell",
+            "cell_phone",
+            "telephone",
+            "tel",
+            "contact_number",
+        ],
     ),
     (Field::Whatsapp, &["whatsapp_number", "whatsapp", "whatsapp_phone"]),
     (Field::Name, &["name", "full_name", "fullname", "contact_name", "lead_name"]),
@@ -101,9 +114,8 @@ mod tests {
         let ours = Mapping::from_header("lead_uuid,number,whatsapp_number,name,email,partner,call_status".split(','));
         assert_eq!(ours.position(Field::Phone), Some(1));
         assert_eq!(ours.position(Field::Status), Some(6));
-        let crm = Mapping::from_header(
-            "\u{feff}First Name,Last Name,Phone Number,Company,State,Email,Time Zone".split(','),
-        );
+        let crm =
+            Mapping::from_header("\u{feff}First Name,Last Name,Phone Number,Company,State,Email,Time Zone".split(','));
         assert_eq!(crm.position(Field::FirstName), Some(0));
         assert_eq!(crm.position(Field::Phone), Some(2));
         assert_eq!(crm.position(Field::Partner), Some(3));

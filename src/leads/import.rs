@@ -57,13 +57,18 @@ struct Parsed {
 }
 
 /// Imports `input`, calling `progress(bytes_read)` after each chunk.
-pub fn run(ctx: &Context, filename: &str, input: impl Read + Send, progress: &mut dyn FnMut(u64)) -> Result<Summary, ImportError> {
+pub fn run(
+    ctx: &Context,
+    filename: &str,
+    input: impl Read + Send,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, ImportError> {
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut reader = BufReader::with_capacity(1 << 18, Counting { inner: input, count: counter.clone() });
     let delimiter = sniff_delimiter(reader.fill_buf().map_err(|e| anyhow::anyhow!("reading upload: {e}"))?);
     let mut csv = csv::ReaderBuilder::new().flexible(true).delimiter(delimiter).from_reader(reader);
     let header: Vec<String> = match csv.byte_headers() {
-        Ok(h) if !h.is_empty() && !(h.len() == 1 && h[0].is_empty()) => {
+        Ok(h) if !(h.is_empty() || h.len() == 1 && h[0].is_empty()) => {
             h.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
         }
         _ => return Err(ImportError::Empty),
@@ -195,7 +200,9 @@ pub fn parse_row(
         }
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.trim().to_string()),
-            Err(_) => Err(rejection(line, field.name(), &String::from_utf8_lossy(bytes), "not valid UTF-8 text", &raw())),
+            Err(_) => {
+                Err(rejection(line, field.name(), &String::from_utf8_lossy(bytes), "not valid UTF-8 text", &raw()))
+            }
         }
     };
     let phone_raw = get(Field::Phone)?;
@@ -242,10 +249,10 @@ pub fn parse_row(
         name = [get(Field::FirstName)?, get(Field::LastName)?].join(" ").trim().to_string();
     }
     let uuid = Some(get(Field::Uuid)?).filter(|u| !u.is_empty());
-    if let Some(u) = &uuid {
-        if uuid::Uuid::parse_str(u).is_err() {
-            return Err(rejection(line, Field::Uuid.name(), u, "not a UUID", &raw()));
-        }
+    if let Some(u) = &uuid
+        && uuid::Uuid::parse_str(u).is_err()
+    {
+        return Err(rejection(line, Field::Uuid.name(), u, "not a UUID", &raw()));
     }
     Ok(NewLead {
         line,

@@ -20,11 +20,7 @@ pub struct Candidate {
 /// their cap (ties by id, so the order is deterministic). None when every number
 /// is at its cap, or there are none.
 pub fn pick(candidates: &[Candidate]) -> Option<i64> {
-    candidates
-        .iter()
-        .filter(|c| c.used_today < c.cap)
-        .min_by_key(|c| (c.last_pick, c.id))
-        .map(|c| c.id)
+    candidates.iter().filter(|c| c.used_today < c.cap).min_by_key(|c| (c.last_pick, c.id)).map(|c| c.id)
 }
 
 #[cfg(test)]

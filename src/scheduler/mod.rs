@@ -24,7 +24,13 @@ pub async fn tick(state: &AppState) -> anyhow::Result<db::schedules::FireOutcome
         tracing::info!(schedule_id, batch_index = index, batch_id, late_ms, "batch fired");
     }
     for (batch_id, schedule_id, index, released) in &outcome.missed {
-        tracing::warn!(schedule_id, batch_index = index, batch_id, released, "batch missed: past the grace period, leads returned to pending");
+        tracing::warn!(
+            schedule_id,
+            batch_index = index,
+            batch_id,
+            released,
+            "batch missed: past the grace period, leads returned to pending"
+        );
     }
     if !outcome.fired.is_empty() {
         state.wake.dialer.notify_one();

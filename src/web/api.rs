@@ -76,10 +76,7 @@ fn attempt_json(a: &AttemptRow) -> Value {
 }
 
 pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
-    let (lead, attempts) = state
-        .db
-        .read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?)))
-        .await?;
+    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?))).await?;
     let lead = lead.ok_or(AppError::NotFound)?;
     let mut body = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
     body["timezone_source"] = json!(lead.timezone_source);
@@ -137,7 +134,10 @@ pub async fn rejected_csv(State(state): State<AppState>, Path(id): Path<i64>) ->
     }
     let bytes = out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
     let disposition = format!("attachment; filename=\"import-{id}-rejected.csv\"");
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        bytes,
+    )
         .into_response())
 }
 
@@ -206,7 +206,12 @@ pub async fn schedule_bulk(State(state): State<AppState>, body: Bytes) -> Result
     let request = bulk_request(&state, json_body(&body)?)?;
     let created = schedules::create(&state.db, request, Utc::now()).await?;
     state.wake.scheduler.notify_one();
-    tracing::info!(schedule_id = created.schedule_id, leads = created.total_leads, batches = created.total_batches, "schedule created");
+    tracing::info!(
+        schedule_id = created.schedule_id,
+        leads = created.total_leads,
+        batches = created.total_batches,
+        "schedule created"
+    );
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

@@ -8,7 +8,9 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use crate::db::schedules::CancelTarget;
-use crate::db::{self, attempts::AttemptRow, imports::ImportRow, imports::Rejection, leads::LeadRow, schedules::ScheduleRow};
+use crate::db::{
+    self, attempts::AttemptRow, imports::ImportRow, imports::Rejection, leads::LeadRow, schedules::ScheduleRow,
+};
 use crate::domain::status::ALL;
 use crate::schedules;
 use crate::state::AppState;
@@ -119,10 +121,7 @@ struct AttemptView {
 }
 
 pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
-    let (lead, attempts) = state
-        .db
-        .read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?)))
-        .await?;
+    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?))).await?;
     let lead = lead.ok_or(AppError::NotFound)?;
     let tz = state.resolved.timezone;
     let attempts = attempts

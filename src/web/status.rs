@@ -61,10 +61,7 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         Some(if enabled == 0 {
             "No caller number is enabled: add one in dialer.toml [[numbers]]".to_string()
         } else {
-            format!(
-                "Every caller number has reached its daily cap; dialing resumes at {}",
-                fmt(db::to_ms(resume_at))
-            )
+            format!("Every caller number has reached its daily cap; dialing resumes at {}", fmt(db::to_ms(resume_at)))
         })
     } else if waiting > 0 && queue_depth == waiting {
         Some(format!(

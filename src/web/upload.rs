@@ -11,7 +11,9 @@ use crate::state::AppState;
 use crate::web::AppError;
 
 pub async fn from_multipart(state: &AppState, mut multipart: Multipart) -> Result<Summary, AppError> {
-    while let Some(field) = multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))? {
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
+    {
         if field.name() != Some("file") {
             continue;
         }
@@ -33,7 +35,9 @@ where
 {
     let spool = tempfile::NamedTempFile::new().map_err(anyhow::Error::from)?;
     let mut file = tokio::fs::File::create(spool.path()).await.map_err(anyhow::Error::from)?;
-    while let Some(chunk) = stream.try_next().await.map_err(|e| AppError::BadRequest(format!("upload interrupted: {e}")))? {
+    while let Some(chunk) =
+        stream.try_next().await.map_err(|e| AppError::BadRequest(format!("upload interrupted: {e}")))?
+    {
         file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
     file.flush().await.map_err(anyhow::Error::from)?;

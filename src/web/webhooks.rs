@@ -22,7 +22,13 @@ struct HookQuery {
 
 /// Checks `X-Twilio-Signature` over the URL Twilio called (our public URL + path +
 /// query, as received) and every form parameter. Returns the parameters.
-fn verify(state: &AppState, path: &str, raw_query: &Option<String>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
+fn verify(
+    state: &AppState,
+    path: &str,
+    raw_query: &Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, AppError> {
     let params: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|_| AppError::BadRequest("malformed form body".into()))?;
     let url = match raw_query {

@@ -93,10 +93,10 @@ impl TestApp {
     pub async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             assert!(Instant::now() < deadline, "app never became healthy");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -184,7 +184,11 @@ pub fn leads_csv(n: usize) -> String {
     let mut csv = String::from("lead_uuid,number,whatsapp_number,name,email,partner,call_status\n");
     for i in 0..n {
         // 415-7xx-xxxx: San Francisco, a valid exchange, never 555.
-        csv.push_str(&format!(",(415) 7{:02}-{:04},,Lead {i},lead{i}@example.com,Acme,pending\n", i / 100 + 10, i % 10_000));
+        csv.push_str(&format!(
+            ",(415) 7{:02}-{:04},,Lead {i},lead{i}@example.com,Acme,pending\n",
+            i / 100 + 10,
+            i % 10_000
+        ));
     }
     csv
 }

@@ -99,7 +99,14 @@ fn seconds_between([lo, hi]: [f64; 2]) -> Duration {
 /// Registers the call, starts its life in the background, returns the 201 body.
 pub fn start(sim: &Sim, req: CreateRequest) -> Value {
     let sid = format!("CA{}", uuid::Uuid::new_v4().simple());
-    let call = SimCall { sid: sid.clone(), to: req.to.clone(), from: req.from.clone(), status: "queued", answered_by: None, duration: None };
+    let call = SimCall {
+        sid: sid.clone(),
+        to: req.to.clone(),
+        from: req.from.clone(),
+        status: "queued",
+        answered_by: None,
+        duration: None,
+    };
     let resource = call.resource();
     sim.calls.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.clone(), call);
     let sim = sim.clone();

@@ -95,7 +95,11 @@ async fn create_call(State(sim): State<Sim>, Path(sid): Path<String>, headers: H
     (StatusCode::CREATED, Json(created)).into_response()
 }
 
-async fn fetch_call(State(sim): State<Sim>, Path((sid, call_sid)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn fetch_call(
+    State(sim): State<Sim>,
+    Path((sid, call_sid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if sid != ACCOUNT_SID || !authorized(&headers, &sid, &sim.token) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }

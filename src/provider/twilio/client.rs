@@ -193,11 +193,15 @@ mod tests {
         })
         .unwrap();
         let form = client.create_form(&CallRequest { attempt_id: 7, to: "+1".into(), from: "+2".into() });
-        let events: Vec<_> = form.iter().filter(|(k, _)| *k == "StatusCallbackEvent").map(|(_, v)| v.as_str()).collect();
+        let events: Vec<_> =
+            form.iter().filter(|(k, _)| *k == "StatusCallbackEvent").map(|(_, v)| v.as_str()).collect();
         assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
         let encoded = serde_urlencoded::to_string(&form).unwrap();
         assert!(encoded.contains("StatusCallbackEvent=initiated&StatusCallbackEvent=ringing"));
-        assert!(encoded.contains("StatusCallback=https%3A%2F%2Fd.example.com%2Fwebhooks%2Ftwilio%2Fstatus%3Fattempt_id%3D7"));
+        assert!(
+            encoded
+                .contains("StatusCallback=https%3A%2F%2Fd.example.com%2Fwebhooks%2Ftwilio%2Fstatus%3Fattempt_id%3D7")
+        );
         assert_eq!(client.calls_url(), "http://127.0.0.1:1/2010-04-01/Accounts/AC0/Calls.json");
     }
 }

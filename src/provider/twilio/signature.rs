@@ -68,13 +68,9 @@ pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signat
     if signature.is_empty() {
         return false;
     }
-    let matched = url_variants(url)
-        .iter()
-        .fold(Choice::from(0), |acc, candidate| {
-            acc | sign(auth_token, candidate, params)
-                .as_bytes()
-                .ct_eq(signature.as_bytes())
-        });
+    let matched = url_variants(url).iter().fold(Choice::from(0), |acc, candidate| {
+        acc | sign(auth_token, candidate, params).as_bytes().ct_eq(signature.as_bytes())
+    });
     matched.into()
 }
 
@@ -90,18 +86,14 @@ struct UrlParts<'a> {
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let scheme_end = url.find("://")?;
     let authority_start = scheme_end + 3;
-    let authority_len = url[authority_start..]
-        .find(['/', '?', '#'])
-        .unwrap_or(url.len() - authority_start);
+    let authority_len = url[authority_start..].find(['/', '?', '#']).unwrap_or(url.len() - authority_start);
     let authority_end = authority_start + authority_len;
     let authority = &url[authority_start..authority_end];
     // Userinfo ends at the last '@' (WHATWG); the host may be a bracketed IPv6 literal.
     let host_start = authority.rfind('@').map_or(0, |at| at + 1);
     let host_port = &authority[host_start..];
     let colon = if host_port.starts_with('[') {
-        host_port
-            .find(']')
-            .and_then(|close| host_port[close..].find(':').map(|c| close + c))
+        host_port.find(']').and_then(|close| host_port[close..].find(':').map(|c| close + c))
     } else {
         host_port.rfind(':')
     };
@@ -112,12 +104,7 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         }
         None => (authority_end, None),
     };
-    Some(UrlParts {
-        scheme: &url[..scheme_end],
-        prefix: &url[..prefix_end],
-        port,
-        rest: &url[authority_end..],
-    })
+    Some(UrlParts { scheme: &url[..scheme_end], prefix: &url[..prefix_end], port, rest: &url[authority_end..] })
 }
 
 /// All URL spellings `validate` accepts, deduplicated, the original first.
@@ -127,22 +114,14 @@ fn url_variants(url: &str) -> Vec<String> {
         match parts.port {
             Some(_) => bases.push(format!("{}{}", parts.prefix, parts.rest)),
             None => {
-                let default = if parts.scheme.eq_ignore_ascii_case("https") {
-                    443
-                } else {
-                    80
-                };
+                let default = if parts.scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
                 bases.push(format!("{}:{default}{}", parts.prefix, parts.rest));
             }
         }
     }
     let mut out: Vec<String> = Vec::with_capacity(bases.len() * 3);
     for base in bases {
-        for candidate in [
-            replace_in_query(&base, "'", "%27"),
-            replace_in_query(&base, "%27", "'"),
-            base,
-        ] {
+        for candidate in [replace_in_query(&base, "'", "%27"), replace_in_query(&base, "%27", "'"), base] {
             if !out.contains(&candidate) {
                 out.push(candidate);
             }
@@ -168,10 +147,7 @@ mod tests {
     const BASE_SIG: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn base_params() -> Vec<(String, String)> {
@@ -289,13 +265,7 @@ mod tests {
             let sig = sign("k", url, &[]);
             assert!(validate("k", url, &[], &sig));
         }
-        assert_eq!(
-            url_variants("https://[::1]:8080/x"),
-            ["https://[::1]:8080/x", "https://[::1]/x"]
-        );
-        assert_eq!(
-            url_variants("http://[::1]/x"),
-            ["http://[::1]/x", "http://[::1]:80/x"]
-        );
+        assert_eq!(url_variants("https://[::1]:8080/x"), ["https://[::1]:8080/x", "https://[::1]/x"]);
+        assert_eq!(url_variants("http://[::1]/x"), ["http://[::1]/x", "http://[::1]:80/x"]);
     }
 }
