@@ -14,6 +14,9 @@
   const modal = document.getElementById("schedule-modal");
   const confirmation = document.getElementById("schedule-confirmation");
   const total = Number(table.dataset.total || 0);
+  // "Select all" selects every lead matching the filter; the pending ones among them
+  // are what gets scheduled, so that is the count the button and the modal use.
+  const schedulable = Number(table.dataset.schedulable || 0);
   const filter = { status: table.dataset.status || null, q: table.dataset.q || null };
   const filterKey = JSON.stringify(filter);
 
@@ -30,7 +33,7 @@
   function save() {
     sessionStorage.setItem(KEY, JSON.stringify({ ids: [...state.ids], all: state.all, filter: filterKey }));
   }
-  function selectedCount() { return state.all ? total : state.ids.size; }
+  function selectedCount() { return state.all ? schedulable : state.ids.size; }
   function rows() { return [...table.querySelectorAll("input.row-select")]; }
 
   function render() {
@@ -39,7 +42,9 @@
     button.hidden = n === 0;
     selectAll.checked = state.all;
     for (const box of rows()) box.checked = state.all || state.ids.has(Number(box.value));
-    info.textContent = state.all ? `All ${total} leads matching the filter are selected` : (n ? `${n} selected` : "");
+    info.textContent = state.all
+      ? `All ${total} leads matching the filter are selected (${schedulable} pending will be called)`
+      : (n ? `${n} selected` : "");
     save();
   }
 
@@ -61,15 +66,30 @@
   const el = (id) => document.getElementById(id);
   const tz = modal.dataset.timezone;
 
-  function startDate() {
-    // The date and time are wall-clock values in the configured zone; the summary
-    // shows them as typed, and the server resolves them in that zone.
+  // Date and time are wall-clock values in the configured zone. Intl resolves them to
+  // instants so the summary stays right across a DST change.
+  const zoneFormat = new Intl.DateTimeFormat("en-US", {
+    timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  function wallParts(utcMs) {
+    const p = Object.fromEntries(zoneFormat.formatToParts(new Date(utcMs)).map((x) => [x.type, x.value]));
+    return p;
+  }
+  function offsetMs(utcMs) {
+    const p = wallParts(utcMs);
+    return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour % 24, +p.minute, +p.second) - utcMs;
+  }
+  function startInstant() {
     const [y, m, d] = el("start-date").value.split("-").map(Number);
     const [hh, mm] = el("start-time").value.split(":").map(Number);
-    return new Date(Date.UTC(y, m - 1, d, hh, mm));
+    const wall = Date.UTC(y, m - 1, d, hh, mm);
+    const guess = wall - offsetMs(wall);
+    return wall - offsetMs(guess);
   }
-  function fmt(date) {
-    return date.toISOString().slice(0, 16).replace("T", " ") + " " + tz;
+  function fmt(utcMs) {
+    const p = wallParts(utcMs);
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${tz}`;
   }
   function updateSummary() {
     const n = selectedCount();
@@ -79,10 +99,10 @@
     el("sum-leads").textContent = String(n);
     el("sum-batches").textContent = String(batches);
     el("sum-per-batch").textContent = String(Math.min(per, n));
-    const start = startDate();
+    const start = startInstant();
     if (isNaN(start)) { el("sum-start").textContent = el("sum-end").textContent = "—"; return; }
     el("sum-start").textContent = fmt(start);
-    el("sum-end").textContent = fmt(new Date(start.getTime() + Math.max(batches - 1, 0) * interval * 1000));
+    el("sum-end").textContent = fmt(start + Math.max(batches - 1, 0) * interval * 1000);
   }
   for (const id of ["start-date", "start-time", "parallel-calls", "interval-seconds"]) {
     el(id).addEventListener("input", updateSummary);

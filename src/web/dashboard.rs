@@ -7,11 +7,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
+use crate::db::leads::LeadFilter;
 use crate::db::schedules::CancelTarget;
 use crate::db::{
     self, attempts::AttemptRow, imports::ImportRow, imports::Rejection, leads::LeadRow, schedules::ScheduleRow,
 };
-use crate::domain::status::ALL;
+use crate::domain::status::{ALL, Status};
 use crate::schedules;
 use crate::state::AppState;
 use crate::web::api::{parse_filter, parse_query};
@@ -40,6 +41,8 @@ struct IndexPage {
     status: Snapshot,
     leads: Vec<LeadRow>,
     total: i64,
+    /// Pending leads among those matching the filter: what "Select all" schedules.
+    schedulable: i64,
     next_cursor: Option<i64>,
     paged: bool,
     filter_status: String,
@@ -58,7 +61,7 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let filter = parse_filter(query.status.as_deref(), query.q.as_deref())?;
     let import_id = query.import;
     let (page_filter, cursor) = (filter.clone(), query.cursor);
-    let (leads, next_cursor, total, counts, import, import_errors) = state
+    let (leads, next_cursor, (total, schedulable), counts, import, import_errors) = state
         .db
         .read(move |c| {
             let (rows, next) = db::leads::page(c, &page_filter, PAGE_SIZE, cursor)?;
@@ -66,7 +69,13 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 Some(id) => (db::imports::get(c, id)?, db::imports::rejections(c, id, 20)?),
                 None => (None, Vec::new()),
             };
-            Ok((rows, next, db::leads::count(c, &page_filter)?, db::leads::counts_by_status(c)?, import, errors))
+            let total = db::leads::count(c, &page_filter)?;
+            let schedulable = match page_filter.status {
+                Some(Status::Pending) => total,
+                Some(_) => 0,
+                None => db::leads::count(c, &LeadFilter { status: Some(Status::Pending), q: page_filter.q.clone() })?,
+            };
+            Ok((rows, next, (total, schedulable), db::leads::counts_by_status(c)?, import, errors))
         })
         .await?;
     let tz = state.resolved.timezone;
@@ -79,6 +88,7 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         status: snapshot(&state).await?,
         leads,
         total,
+        schedulable,
         next_cursor,
         paged: query.cursor.is_some(),
         filter_status: filter.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
