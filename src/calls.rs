@@ -38,30 +38,22 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
         Some(id) => db::attempts::state(tx, id)?,
         None => None,
     };
-    let Some(attempt) = attempt else {
-        db::attempts::insert_event(
-            tx,
-            None,
-            &event.call_id,
-            &event.sequence,
-            &event.raw_status,
-            &event.params_json,
-            now_ms,
-        )?;
-        return Ok(Applied::Ignored("no such attempt"));
-    };
-    if attempt.provider_call_id.as_deref().is_some_and(|id| id != event.call_id) {
+    if let Some(a) = &attempt
+        && a.provider_call_id.as_deref().is_some_and(|id| id != event.call_id)
+    {
         return Ok(Applied::Ignored("call id does not match the attempt"));
     }
+    // Stored even when no attempt matches, so every authenticated event is on record.
     let fresh = db::attempts::insert_event(
         tx,
-        Some(attempt.id),
+        attempt.as_ref().map(|a| a.id),
         &event.call_id,
         &event.sequence,
         &event.raw_status,
         &event.params_json,
         now_ms,
     )?;
+    let Some(attempt) = attempt else { return Ok(Applied::Ignored("no such attempt")) };
     if !fresh {
         return Ok(Applied::Duplicate);
     }
