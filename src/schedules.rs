@@ -14,6 +14,8 @@ use crate::domain::status::Status;
 
 /// A start slightly in the past (clock skew, a slow form) is read as "now".
 const PAST_TOLERANCE: Duration = Duration::seconds(60);
+/// The furthest ahead a schedule may start.
+const MAX_AHEAD: Duration = Duration::days(366);
 
 /// Which leads to schedule.
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct Created {
 pub enum ScheduleError {
     #[error("start {start} is in the past (now {now})")]
     StartInPast { start: String, now: String },
+    #[error("start {0} is more than a year ahead")]
+    StartTooFar(String),
     #[error("no leads selected")]
     NoLeads,
     #[error("no pending lead matches the selection ({matched} matched, none schedulable)")]
@@ -108,6 +112,9 @@ pub async fn create(db: &Db, req: BulkRequest, now: DateTime<Utc>) -> Result<Cre
             start: req.start_at.with_timezone(&req.timezone).to_rfc3339(),
             now: now.with_timezone(&req.timezone).to_rfc3339(),
         });
+    }
+    if req.start_at > now + MAX_AHEAD {
+        return Err(ScheduleError::StartTooFar(req.start_at.with_timezone(&req.timezone).to_rfc3339()));
     }
     let start = req.start_at.max(now);
     db.write(move |tx| -> anyhow::Result<Result<Created, ScheduleError>> {

@@ -44,6 +44,9 @@ pub struct LoopStatus {
     pub scheduler_alive_at: Option<DateTime<Utc>>,
     /// Last provider configuration problem (auth, geo permissions): shown until a call succeeds.
     pub provider_alert: Option<String>,
+    /// The call loop places no call before this (provider unreachable, throttling or
+    /// refusing our configuration), with the reason shown on the dashboard.
+    pub hold: Option<(DateTime<Utc>, String)>,
 }
 
 impl AppState {

@@ -52,6 +52,14 @@ async fn scheduling_refuses_bad_requests_with_a_message_that_names_the_problem()
             json!({"lead_ids": [ids[0]], "start_at": {"date": "2030-01-01", "time": "10:00", "timezone": "Mars/Base"}, "parallel_calls": 1, "interval_seconds": 30}),
             "IANA",
         ),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": {"date": "+262143-12-31", "time": "23:00"}, "parallel_calls": 1, "interval_seconds": 3600}),
+            "date",
+        ),
+        (
+            json!({"lead_ids": [ids[0]], "start_at": {"date": "2999-12-31", "time": "23:00"}, "parallel_calls": 1, "interval_seconds": 3600}),
+            "more than a year ahead",
+        ),
     ];
     for (body, expect) in cases {
         let (status, reply) = app.post_json("/api/schedule-bulk-calls", body.clone()).await;
@@ -63,11 +71,14 @@ async fn scheduling_refuses_bad_requests_with_a_message_that_names_the_problem()
     assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM schedules"), 0);
 
     // A lead already scheduled cannot be scheduled again.
-    let ok = json!({"lead_ids": [ids[0], ids[1]], "start_at": {"date": "2099-01-01", "time": "10:00", "timezone": "America/Chicago"}, "parallel_calls": 1, "interval_seconds": 30});
+    let date = (Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
+    let ok = json!({"lead_ids": [ids[0], ids[1]], "start_at": {"date": date, "time": "10:00", "timezone": "America/Chicago"}, "parallel_calls": 1, "interval_seconds": 30});
     let (status, created) = app.post_json("/api/schedule-bulk-calls", ok.clone()).await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(created["start_at"], "2099-01-01T16:00:00+00:00", "local 10:00 in Chicago, echoed in UTC");
-    assert_eq!(created["estimated_completion"], "2099-01-01T16:00:30+00:00");
+    let chicago: chrono_tz::Tz = "America/Chicago".parse().unwrap();
+    let expected = dialer::schedules::local_start(&date, "10:00", chicago).unwrap();
+    assert_eq!(created["start_at"], expected.to_rfc3339(), "local 10:00 in Chicago, echoed in UTC");
+    assert_eq!(created["estimated_completion"], (expected + chrono::Duration::seconds(30)).to_rfc3339());
     let (status, reply) = app.post_json("/api/schedule-bulk-calls", ok).await;
     assert_eq!(status, 422);
     assert!(reply["error"].as_str().unwrap().contains(&format!("lead {} is scheduled", ids[0])), "{reply}");
@@ -95,8 +106,18 @@ async fn cancel_needs_an_explicit_target_and_returns_leads_to_pending() {
         let (status, reply) = app.post_json("/api/cancel-bulk-schedule", empty).await;
         assert_eq!(status, 422, "{reply}");
     }
-    let resp = app.http.post(app.url("/api/cancel-bulk-schedule")).body("").send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 422);
+    let resp = app
+        .http
+        .post(app.url("/api/cancel-bulk-schedule"))
+        .header("content-type", "application/json")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422, "an empty body cancels nothing");
+    // A cross-site form or a text/plain fetch cannot reach the API.
+    let resp = app.http.post(app.url("/api/cancel-bulk-schedule")).body(r#"{"all":true}"#).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
     assert_eq!(app.get_json("/api/scheduled-bulk-calls").await["total_batches"], 6, "nothing was cancelled");
     assert_eq!(app.post_json("/api/cancel-bulk-schedule", json!({"schedule_id": 424242})).await.0, 404);
 

@@ -210,3 +210,44 @@ async fn batches_missed_while_down_are_marked_and_their_leads_released() {
     assert_eq!(pending["total"], 2, "the missed batch's leads are pending again, ready to reschedule");
     app.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_provider_fails_no_lead_and_holds_dialing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    // A Twilio account behind a port nobody listens on: every request is refused
+    // before it is sent, so no call can exist.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    config.provider.kind = dialer::config::ProviderKind::Twilio;
+    config.provider.twilio.api_base = format!("http://{closed}");
+    config.provider.twilio.account_sid = "AC00000000000000000000000000000001".into();
+    config.provider.twilio.auth_token = dialer::config::Secret::new("token");
+    config.server.public_url = Some("http://127.0.0.1:9".into());
+    let app = spawn(config);
+    app.ready().await;
+    app.import_csv(&leads_csv(3)).await;
+    let body = json!({"select": {}, "start_at": Utc::now().to_rfc3339(), "parallel_calls": 3, "interval_seconds": 1});
+    assert_eq!(app.post_json("/api/schedule-bulk-calls", body).await.0, 201);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        let status = app.get_json("/api/status").await;
+        if let Some(reason) = status["paused_reason"].as_str() {
+            break reason.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "dialing never reported the provider problem");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(reason.contains("unreachable"), "{reason}");
+    // Every claimed call finishes its retries and is undone; no lead fails.
+    app.wait_for(Duration::from_secs(30), "all three leads back in the queue", |c| {
+        count(c, "SELECT COUNT(*) FROM leads WHERE status = 'scheduled'") == 3
+    })
+    .await;
+    let db = app.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM leads WHERE status = 'failed'"), 0, "no lead failed");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM attempts"), 0, "no attempt kept for a call never placed");
+    assert_eq!(count(&db, "SELECT COALESCE(SUM(calls), 0) FROM number_usage"), 0, "caller-ID slots returned");
+    assert_eq!(count(&db, "SELECT SUM(attempts) FROM leads"), 0);
+    app.crash();
+}

@@ -41,21 +41,36 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
     Ok(rows)
 }
 
-/// Earliest time a scheduled lead becomes due, and how many wait past `now_ms`.
-pub fn next_due_lead(conn: &Conn, now_ms: i64) -> anyhow::Result<(Option<i64>, i64)> {
+/// Earliest time after `now_ms` at which a scheduled lead becomes due.
+pub fn next_due_lead(conn: &Conn, now_ms: i64) -> anyhow::Result<Option<i64>> {
     Ok(conn.query_row(
-        "SELECT MIN(next_call_at), COUNT(*) FROM leads
+        "SELECT MIN(next_call_at) FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1",
         [now_ms],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.get(0),
     )?)
 }
 
-/// Leads whose batch has fired and are waiting for their turn (queue depth).
+/// Counts above this are reported as this: exact counts of a million queued leads
+/// would cost the dashboard tens of milliseconds on every page.
+pub const COUNT_CAP: i64 = 100_000;
+
+/// Scheduled leads deferred past `now_ms` (waiting for calling hours), capped.
+pub fn waiting_count(conn: &Conn, now_ms: i64) -> anyhow::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM leads
+         WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1 LIMIT ?2)",
+        params![now_ms, COUNT_CAP],
+        |r| r.get(0),
+    )?)
+}
+
+/// Leads whose batch has fired and are waiting for their turn (queue depth), capped.
 pub fn queue_depth(conn: &Conn) -> anyhow::Result<i64> {
     Ok(conn.query_row(
-        "SELECT COUNT(*) FROM leads WHERE status = 'scheduled' AND next_call_at IS NOT NULL",
-        [],
+        "SELECT COUNT(*) FROM (SELECT 1 FROM leads
+         WHERE status = 'scheduled' AND next_call_at IS NOT NULL LIMIT ?1)",
+        [COUNT_CAP],
         |r| r.get(0),
     )?)
 }
@@ -119,6 +134,9 @@ pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
 pub struct AttemptState {
     pub id: i64,
     pub lead_id: i64,
+    /// E.164 called and caller numbers.
+    pub to_number: String,
+    pub caller_number: String,
     pub status: Status,
     pub provider_call_id: Option<String>,
     pub caller_number_id: i64,
@@ -129,13 +147,16 @@ pub struct AttemptState {
 pub fn state(tx: &Conn, attempt_id: i64) -> anyhow::Result<Option<AttemptState>> {
     Ok(tx
         .prepare_cached(
-            "SELECT id, lead_id, status, provider_call_id, caller_number_id, usage_day, created_at
+            "SELECT id, lead_id, status, provider_call_id, caller_number_id, usage_day, created_at,
+                    to_number, caller_number
              FROM attempts WHERE id = ?1",
         )?
         .query_row([attempt_id], |r| {
             Ok(AttemptState {
                 id: r.get(0)?,
                 lead_id: r.get(1)?,
+                to_number: r.get(7)?,
+                caller_number: r.get(8)?,
                 status: r.get::<_, String>(2)?.parse().unwrap_or(Status::Unknown),
                 provider_call_id: r.get(3)?,
                 caller_number_id: r.get(4)?,
@@ -161,9 +182,10 @@ pub struct Progress<'a> {
 }
 
 /// Sets the attempt's status (the caller enforces forward-only order) and the
-/// lead's. A final status also releases the concurrency slot (`ended_at`).
+/// lead's. A final status also releases the concurrency slot (`ended_at`), except
+/// `unknown`: a call that may exist keeps its slot until [`end`] (the reconciler).
 pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_ms: i64) -> anyhow::Result<()> {
-    let ended_at = status.is_final().then_some(now_ms);
+    let ended_at = (status.is_final() && status != Status::Unknown).then_some(now_ms);
     let answered_at = (status == Status::InProgress).then_some(now_ms);
     tx.prepare_cached(
         "UPDATE attempts SET status = ?2,
@@ -180,6 +202,27 @@ pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_m
         status.as_str(),
         now_ms
     ])?;
+    Ok(())
+}
+
+/// Releases an attempt's concurrency slot.
+pub fn end(tx: &Tx, attempt_id: i64, now_ms: i64) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE attempts SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL")?
+        .execute(params![attempt_id, now_ms])?;
+    Ok(())
+}
+
+/// Undoes a claim whose request the provider refused without processing it: the
+/// attempt row goes (no call exists, nothing was charged), the caller number gets its
+/// slot back, and the lead returns to the queue at `retry_at_ms`.
+pub fn unplace(tx: &Tx, a: &AttemptState, retry_at_ms: i64, now_ms: i64) -> anyhow::Result<()> {
+    tx.prepare_cached("DELETE FROM attempts WHERE id = ?1")?.execute([a.id])?;
+    crate::db::numbers::release(tx, a.caller_number_id, &a.usage_day)?;
+    tx.prepare_cached(
+        "UPDATE leads SET status = 'scheduled', next_call_at = ?2, attempts = MAX(attempts - 1, 0), updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![a.lead_id, retry_at_ms, now_ms])?;
     Ok(())
 }
 
@@ -202,7 +245,7 @@ pub fn insert_event(
     Ok(n == 1)
 }
 
-/// Attempts without a final status created before `before_ms` (for reconciliation).
+/// Attempts still holding a concurrency slot, created before `before_ms`.
 pub fn unresolved(conn: &Conn, before_ms: i64) -> anyhow::Result<Vec<AttemptState>> {
     let ids: Vec<i64> = conn
         .prepare_cached("SELECT id FROM attempts WHERE ended_at IS NULL AND created_at < ?1 ORDER BY id")?
@@ -275,4 +318,13 @@ pub fn count_since(conn: &Conn, since_ms: i64) -> anyhow::Result<i64> {
 
 pub fn count_all(conn: &Conn) -> anyhow::Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))?)
+}
+
+/// True when some attempt already carries this provider call id.
+pub fn call_id_taken(conn: &Conn, call_id: &str) -> anyhow::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM attempts WHERE provider_call_id = ?1")?
+        .query_row([call_id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }

@@ -5,18 +5,26 @@ use rusqlite::params;
 use crate::db::{Conn, Tx};
 use crate::numbers::rotation::Candidate;
 
-/// Adds numbers that are not stored yet. Existing rows are left alone: after the
-/// first start the store, not the config file, is the truth.
+/// Applies the configured caller numbers at start-up: listed numbers are added or
+/// get their configured cap and are enabled; stored numbers no longer listed are
+/// disabled (kept, with their history). Until numbers can be edited in the dashboard,
+/// the config file is where they are managed, so a lowered cap or a removed caller ID
+/// must take effect. Returns how many numbers are enabled.
 pub fn seed(tx: &Tx, numbers: &[(String, u32)], now_ms: i64) -> anyhow::Result<usize> {
-    let mut stmt = tx.prepare_cached(
+    let mut upsert = tx.prepare_cached(
         "INSERT INTO caller_numbers (number, max_daily_calls, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(number) DO NOTHING",
+         ON CONFLICT(number) DO UPDATE SET max_daily_calls = excluded.max_daily_calls, enabled = 1",
     )?;
-    let mut added = 0;
     for (number, cap) in numbers {
-        added += stmt.execute(params![number, cap, now_ms])?;
+        upsert.execute(params![number, cap, now_ms])?;
     }
-    Ok(added)
+    let stored: Vec<String> =
+        tx.prepare("SELECT number FROM caller_numbers")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut disable = tx.prepare_cached("UPDATE caller_numbers SET enabled = 0 WHERE number = ?1")?;
+    for number in stored.iter().filter(|s| !numbers.iter().any(|(n, _)| n == *s)) {
+        disable.execute([number])?;
+    }
+    Ok(numbers.len())
 }
 
 /// Enabled numbers with their usage on local day `day` (YYYY-MM-DD).
@@ -99,4 +107,22 @@ pub fn list(conn: &Conn, day: &str) -> anyhow::Result<Vec<NumberRow>> {
 
 pub fn number(tx: &Tx, number_id: i64) -> anyhow::Result<String> {
     Ok(tx.prepare_cached("SELECT number FROM caller_numbers WHERE id = ?1")?.query_row([number_id], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::Db;
+
+    #[test]
+    fn config_is_applied_at_every_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("n.db")).unwrap();
+        let listed = |n: &[(&str, u32)]| n.iter().map(|(a, c)| (a.to_string(), *c)).collect::<Vec<_>>();
+        db.write_blocking(|tx| super::seed(tx, &listed(&[("+12025550101", 5), ("+12025550102", 5)]), 0)).unwrap();
+        db.write_blocking(|tx| super::seed(tx, &listed(&[("+12025550101", 3)]), 0)).unwrap();
+        let rows = db.read_blocking(|c| super::list(c, "2026-01-01")).unwrap();
+        let row = |n: &str| rows.iter().find(|r| r.number == n).unwrap().clone();
+        assert_eq!((row("+12025550101").max_daily_calls, row("+12025550101").enabled), (3, true));
+        assert!(!row("+12025550102").enabled, "a number removed from the config is disabled");
+    }
 }

@@ -30,6 +30,9 @@ pub struct Claimed {
     pub from: String,
     pub caller_number_id: i64,
     pub usage_day: String,
+    /// The lead's zones and window, to re-check calling hours before a retried request.
+    pub zones: Vec<Tz>,
+    pub window: CallingWindow,
 }
 
 /// Why nothing was claimed, and when to look again.
@@ -106,9 +109,11 @@ pub fn claim(tx: &Tx, rules: &Rules, now: DateTime<Utc>) -> anyhow::Result<Claim
             from,
             caller_number_id: number_id,
             usage_day: day,
+            zones,
+            window: rules.window,
         }));
     }
-    let (next, _) = db::attempts::next_due_lead(tx, now_ms)?;
+    let next = db::attempts::next_due_lead(tx, now_ms)?;
     // More due leads than one scan may remain (all deferred above): come back at once.
     let more_due = !db::attempts::due_leads(tx, now_ms, 1)?.is_empty();
     Ok(Claim::Idle(Idle::NothingDue { next: if more_due { Some(now) } else { next.map(db::from_ms) } }))

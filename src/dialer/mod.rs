@@ -21,6 +21,15 @@ use crate::state::AppState;
 /// Safety net for idle waits; wake-ups normally come from `Wake::dialer`.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
+/// Create-call requests refused as "not processed" (429/20429, no connection) are
+/// sent again this many times, with exponential backoff from `RETRY_BASE`.
+const RETRIES: u32 = 3;
+const RETRY_BASE: Duration = Duration::from_millis(250);
+/// How long the loop holds after the provider was unreachable or throttling.
+const HOLD_TRANSIENT: chrono::Duration = chrono::Duration::seconds(60);
+/// How long it holds after the provider refused our configuration (auth, permissions).
+const HOLD_CONFIG: chrono::Duration = chrono::Duration::minutes(5);
+
 pub async fn run(state: AppState, shutdown: CancellationToken, tracker: TaskTracker) {
     // Claims are spaced 1/CPS apart: the provider never sees more than
     // `calls_per_second` create-call requests in any one-second window.
@@ -31,10 +40,23 @@ pub async fn run(state: AppState, shutdown: CancellationToken, tracker: TaskTrac
             _ = tokio::time::sleep_until(next_slot) => {}
             _ = shutdown.cancelled() => return,
         }
+        if let Some((until, _)) = state.loops().hold {
+            let wait = (until - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if !wait.is_zero() {
+                state.update_loops(|l| l.dialer_alive_at = Some(Utc::now()));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.min(MAX_IDLE)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            state.update_loops(|l| l.hold = None);
+        }
         let rules = state.rules();
-        let now = Utc::now();
-        let claimed = state.db.write(move |tx| claim::claim(tx, &rules, now)).await;
-        state.update_loops(|l| l.dialer_alive_at = Some(now));
+        // `now` is read inside the transaction: the writer may have been busy, and the
+        // calling-hours check must use the moment the claim is actually made.
+        let claimed = state.db.write(move |tx| claim::claim(tx, &rules, Utc::now())).await;
+        state.update_loops(|l| l.dialer_alive_at = Some(Utc::now()));
         let wait = match claimed {
             Ok(Claim::Dial(call)) => {
                 next_slot = Instant::now() + spacing;
@@ -69,33 +91,75 @@ fn until(at: chrono::DateTime<Utc>) -> Duration {
     (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE)
 }
 
+/// Why a claimed call was not placed after all.
+enum NotPlaced {
+    Provider(ProviderError),
+    /// The lead's calling hours closed while a refused request waited to be retried.
+    HoursClosed,
+}
+
 /// Asks the provider for the call and records its answer. Runs detached from the
 /// loop so several create-call requests can be under way at once.
 async fn place(state: AppState, call: Claimed) {
     let request = CallRequest { attempt_id: call.attempt_id, to: call.to.clone(), from: call.from.clone() };
-    let result = state.provider.create_call(&request).await;
-    if let Err(e) = &result {
+    let mut delay = RETRY_BASE;
+    let mut result = Err(NotPlaced::HoursClosed);
+    for attempt in 0..=RETRIES {
+        if attempt > 0 {
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            if !call.window.is_open(&call.zones, Utc::now()) {
+                result = Err(NotPlaced::HoursClosed);
+                break;
+            }
+        }
+        result = state.provider.create_call(&request).await.map_err(NotPlaced::Provider);
+        match &result {
+            Err(NotPlaced::Provider(ProviderError::Retry(e))) if attempt < RETRIES => {
+                tracing::warn!(attempt_id = call.attempt_id, error = %e, "create call not processed; retrying");
+            }
+            _ => break,
+        }
+    }
+    if let Err(NotPlaced::Provider(e)) = &result {
         tracing::warn!(attempt_id = call.attempt_id, lead_id = call.lead_id, error = %e, "create call failed");
     }
-    let alert = match &result {
-        Err(ProviderError::Config { .. }) => Some(result.as_ref().err().map(ToString::to_string)),
-        Ok(_) => Some(None),
+    let now = Utc::now();
+    let hold = match &result {
+        Ok(_) => None,
+        Err(NotPlaced::Provider(e @ ProviderError::Config { .. })) => {
+            Some((now + HOLD_CONFIG, format!("the provider refused our configuration: {e}")))
+        }
+        Err(NotPlaced::Provider(e @ (ProviderError::Retry(_) | ProviderError::Throttle(_)))) => {
+            Some((now + HOLD_TRANSIENT, format!("the provider is unreachable or throttling: {e}")))
+        }
         Err(_) => None,
     };
-    let now_ms = db::to_ms(Utc::now());
-    let recorded = state.db.write(move |tx| record(tx, &call, result, now_ms)).await;
+    let retry_at = hold.as_ref().map_or(now, |(until, _)| *until);
+    let recorded = state.db.write(move |tx| record(tx, &call, result, retry_at, db::to_ms(now))).await;
     match recorded {
         Ok(true) => state.wake.dialer.notify_one(),
         Ok(false) => {}
         Err(e) => tracing::error!(error = format!("{e:#}"), "recording create-call result failed"),
     }
-    if let Some(alert) = alert {
-        state.update_loops(|l| l.provider_alert = alert);
-    }
+    state.update_loops(|l| {
+        if let Some((until, reason)) = hold {
+            l.provider_alert = reason.contains("configuration").then(|| reason.clone());
+            l.hold = Some((until, reason));
+        } else {
+            l.provider_alert = None;
+        }
+    });
 }
 
-/// Stores the provider's answer. Returns true when the attempt ended (slot freed).
-fn record(tx: &Tx, call: &Claimed, result: Result<String, ProviderError>, now_ms: i64) -> anyhow::Result<bool> {
+/// Stores the outcome of a create-call. Returns true when a concurrency slot was freed.
+fn record(
+    tx: &Tx,
+    call: &Claimed,
+    result: Result<String, NotPlaced>,
+    retry_at: chrono::DateTime<Utc>,
+    now_ms: i64,
+) -> anyhow::Result<bool> {
     let Some(attempt) = db::attempts::state(tx, call.attempt_id)? else { return Ok(false) };
     let error = match result {
         Ok(call_id) => {
@@ -104,21 +168,36 @@ fn record(tx: &Tx, call: &Claimed, result: Result<String, ProviderError>, now_ms
         }
         Err(e) => e,
     };
-    if attempt.status != Status::Dialing {
+    if attempt.status != Status::Dialing || attempt.provider_call_id.is_some() {
         // A webhook already moved it: the call exists whatever the response said.
         return Ok(false);
     }
-    let (status, placed) = match &error {
-        ProviderError::Lead { .. } => (Status::Invalid, false),
-        ProviderError::Unknown(_) => (Status::Unknown, true),
-        _ => (Status::Failed, false),
+    let error = match error {
+        // Nothing was created: the claim is undone and the lead waits for its turn.
+        NotPlaced::HoursClosed => {
+            let next = call.window.next_open(&call.zones, db::from_ms(now_ms)).unwrap_or(retry_at);
+            db::attempts::unplace(tx, &attempt, db::to_ms(next), now_ms)?;
+            return Ok(true);
+        }
+        NotPlaced::Provider(ProviderError::Retry(_) | ProviderError::Throttle(_) | ProviderError::Config { .. }) => {
+            db::attempts::unplace(tx, &attempt, db::to_ms(retry_at), now_ms)?;
+            return Ok(true);
+        }
+        NotPlaced::Provider(e) => e,
     };
-    if !placed {
-        // Nothing was created: give the caller number its slot back.
+    let status = match &error {
+        ProviderError::Lead { .. } => Status::Invalid,
+        // The call may exist: it keeps its cap slot and its concurrency slot until
+        // the reconciler learns what the provider did.
+        ProviderError::Unknown(_) => Status::Unknown,
+        _ => Status::Failed,
+    };
+    if status != Status::Unknown {
+        // Refused: nothing was created, so the caller number gets its slot back.
         db::numbers::release(tx, call.caller_number_id, &call.usage_day)?;
     }
     let message = error.to_string();
     let progress = db::attempts::Progress { error: Some(&message), ..Default::default() };
     db::attempts::set_status(tx, &attempt, status, &progress, now_ms)?;
-    Ok(true)
+    Ok(status != Status::Unknown)
 }

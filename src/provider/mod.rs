@@ -25,6 +25,8 @@ pub struct CallSnapshot {
     pub status: Status,
     pub answered_by: Option<String>,
     pub duration_seconds: Option<i64>,
+    /// When the provider created the call, UTC (None if it did not say).
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Provider failures, classified by what the dialer must do (providers.md §1.9).
@@ -54,9 +56,18 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// Short name stored on each attempt ("twilio").
     fn name(&self) -> &'static str;
-    /// Places one call; returns the provider's call id. Never retried by the caller on
-    /// `Unknown`: Twilio's Create Call has no idempotency key (providers.md §1.1).
+    /// Sends one create-call request; returns the provider's call id. The caller may
+    /// repeat it only after `Retry` (not processed), never after `Unknown`: Twilio's
+    /// Create Call has no idempotency key (providers.md §1.1).
     async fn create_call(&self, request: &CallRequest) -> Result<String, ProviderError>;
     /// The provider's view of a call, or None when it does not know the id.
     async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError>;
+    /// Calls from `from` to `to` created since `since` (UTC), oldest first: how the
+    /// reconciler learns whether a request that got no reply created a call.
+    async fn find_calls(
+        &self,
+        to: &str,
+        from: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<CallSnapshot>, ProviderError>;
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use chrono_tz::Tz;
@@ -202,8 +202,12 @@ fn bulk_request(state: &AppState, body: BulkBody) -> Result<BulkRequest, AppErro
     })
 }
 
-pub async fn schedule_bulk(State(state): State<AppState>, body: Bytes) -> Result<Response, AppError> {
-    let request = bulk_request(&state, json_body(&body)?)?;
+pub async fn schedule_bulk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let request = bulk_request(&state, json_body(&headers, &body)?)?;
     let created = schedules::create(&state.db, request, Utc::now()).await?;
     state.wake.scheduler.notify_one();
     tracing::info!(
@@ -252,8 +256,8 @@ struct CancelBody {
     all: Option<bool>,
 }
 
-pub async fn cancel(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, AppError> {
-    let body: CancelBody = json_body(&body)?;
+pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, AppError> {
+    let body: CancelBody = json_body(&headers, &body)?;
     let target = match (body.schedule_id, body.all) {
         (Some(id), None | Some(false)) => CancelTarget::One(id),
         (None, Some(true)) => CancelTarget::All,

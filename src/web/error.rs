@@ -13,6 +13,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("not found")]
     NotFound,
     #[error("invalid webhook signature")]
@@ -26,6 +28,7 @@ impl IntoResponse for AppError {
         let status = match &self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::Internal(e) => {
@@ -48,7 +51,14 @@ impl From<ScheduleError> for AppError {
 }
 
 /// Parses a JSON body with a readable error (axum's own rejection is plain text).
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+/// `Content-Type: application/json` is required: a browser cannot send it cross-site
+/// without a CORS preflight, which this server never grants, so another site cannot
+/// drive the API through a visitor's browser.
+pub fn json_body<T: serde::de::DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, AppError> {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        return Err(AppError::UnsupportedMediaType("send the body as Content-Type: application/json".into()));
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::Unprocessable("empty request body; expected a JSON object".into()));
     }

@@ -16,7 +16,8 @@ use crate::web::{AppError, local};
 pub struct Snapshot {
     pub provider: &'static str,
     pub simulated: bool,
-    /// Leads whose batch fired and that wait to be dialled (incl. outside their hours).
+    /// Leads whose batch fired and that wait to be dialled (incl. outside their hours);
+    /// counts stop at 100,000.
     pub queue_depth: i64,
     pub calls_in_progress: i64,
     /// Attempts since local midnight in the configured zone.
@@ -47,14 +48,16 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
                 db::attempts::in_flight(c)?,
                 db::attempts::count_since(c, midnight)?,
                 db::schedules::next_due(c)?,
-                db::attempts::next_due_lead(c, now_ms)?,
+                (db::attempts::next_due_lead(c, now_ms)?, db::attempts::waiting_count(c, now_ms)?),
                 db::numbers::list(c, &day)?,
             ))
         })
         .await?;
     let loops = state.loops();
     let fmt = |ms: i64| local(ms, tz);
-    let paused_reason = if let Some(alert) = loops.provider_alert {
+    let paused_reason = if let Some((until, reason)) = loops.hold.filter(|(until, _)| *until > now) {
+        Some(format!("{reason}; dialing resumes at {}", fmt(db::to_ms(until))))
+    } else if let Some(alert) = loops.provider_alert {
         Some(format!("The provider refused a call for a configuration reason: {alert}"))
     } else if let Some(Idle::NoCallerCapacity { resume_at }) = loops.dialer_idle.filter(|_| queue_depth > 0) {
         let enabled = numbers.iter().filter(|n| n.enabled).count();

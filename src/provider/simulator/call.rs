@@ -42,6 +42,7 @@ impl CreateRequest {
 
 #[derive(Clone)]
 pub struct SimCall {
+    created: chrono::DateTime<Utc>,
     sid: String,
     to: String,
     from: String,
@@ -51,9 +52,18 @@ pub struct SimCall {
 }
 
 impl SimCall {
+    pub fn to(&self) -> &str {
+        &self.to
+    }
+
+    pub fn from(&self) -> &str {
+        &self.from
+    }
+
     pub fn resource(&self) -> Value {
         json!({
             "sid": self.sid,
+            "date_created": self.created.to_rfc2822(),
             "account_sid": ACCOUNT_SID,
             "to": self.to,
             "from": self.from,
@@ -100,6 +110,7 @@ fn seconds_between([lo, hi]: [f64; 2]) -> Duration {
 pub fn start(sim: &Sim, req: CreateRequest) -> Value {
     let sid = format!("CA{}", uuid::Uuid::new_v4().simple());
     let call = SimCall {
+        created: Utc::now(),
         sid: sid.clone(),
         to: req.to.clone(),
         from: req.from.clone(),

@@ -12,7 +12,7 @@ mod call;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,7 +47,7 @@ pub fn spawn(listener: TcpListener, settings: Settings, shutdown: CancellationTo
         shutdown: shutdown.clone(),
     };
     let app = Router::new()
-        .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call))
+        .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call).get(list_calls))
         .route("/2010-04-01/Accounts/{sid}/Calls/{call_sid}", get(fetch_call))
         .with_state(sim);
     tokio::spawn(async move {
@@ -109,4 +109,27 @@ async fn fetch_call(
         Some(resource) => Json(resource).into_response(),
         None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
+}
+
+/// Read multiple Call resources: `To` and `From` filters (the others are ignored;
+/// the client filters by creation time itself).
+async fn list_calls(
+    State(sim): State<Sim>,
+    Path(sid): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    if sid != ACCOUNT_SID || !authorized(&headers, &sid, &sim.token) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let calls: Vec<serde_json::Value> = sim
+        .calls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .filter(|c| get("To").is_none_or(|to| c.to() == to) && get("From").is_none_or(|from| c.from() == from))
+        .map(call::SimCall::resource)
+        .collect();
+    Json(serde_json::json!({"calls": calls})).into_response()
 }

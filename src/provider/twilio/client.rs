@@ -10,11 +10,6 @@ use crate::config::Secret;
 use crate::provider::twilio::{classify, map_status};
 use crate::provider::{CallRequest, CallSnapshot, Provider, ProviderError};
 
-/// Requests refused with 429/20429 ("not processed") are retried this many times,
-/// with exponential backoff from `RETRY_BASE`.
-const RETRIES: u32 = 5;
-const RETRY_BASE: Duration = Duration::from_millis(500);
-
 pub struct TwilioClient {
     http: reqwest::Client,
     api_base: String,
@@ -43,6 +38,33 @@ struct CallResource {
     answered_by: Option<String>,
     #[serde(default)]
     duration: Option<String>,
+    /// RFC 2822.
+    #[serde(default)]
+    date_created: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CallList {
+    #[serde(default)]
+    calls: Vec<CallResource>,
+}
+
+impl CallResource {
+    fn snapshot(self) -> Result<CallSnapshot, ProviderError> {
+        let status = map_status(&self.status, self.answered_by.as_deref())
+            .ok_or_else(|| ProviderError::Retry(format!("unknown call status {:?}", self.status)))?;
+        Ok(CallSnapshot {
+            created_at: self
+                .date_created
+                .as_deref()
+                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc)),
+            call_id: self.sid,
+            status,
+            answered_by: self.answered_by.filter(|a| !a.is_empty()),
+            duration_seconds: self.duration.and_then(|d| d.parse().ok()),
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -113,40 +135,25 @@ impl Provider for TwilioClient {
     }
 
     async fn create_call(&self, req: &CallRequest) -> Result<String, ProviderError> {
-        let form = self.create_form(req);
-        let mut delay = RETRY_BASE;
-        for attempt in 0..=RETRIES {
-            let sent = self
-                .http
-                .post(self.calls_url())
-                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-                .header("Accept", "application/json")
-                .form(&form)
-                .send()
-                .await;
-            let error = match sent {
-                Ok(resp) if resp.status().is_success() => {
-                    return match resp.json::<CallResource>().await {
-                        Ok(call) => Ok(call.sid),
-                        // Twilio answered 2xx: the call exists, but we cannot read its id.
-                        Err(e) => Err(ProviderError::Unknown(format!("unreadable create-call response: {e}"))),
-                    };
-                }
-                Ok(resp) => Self::error_from(resp).await,
-                // Not connected: the request never left, so nothing was created.
-                Err(e) if e.is_connect() => ProviderError::Retry(format!("cannot connect to {}: {e}", self.api_base)),
-                Err(e) => ProviderError::Unknown(format!("no reply to create-call: {e}")),
-            };
-            match error {
-                ProviderError::Retry(_) if attempt < RETRIES => {
-                    tracing::warn!(attempt_id = req.attempt_id, %error, "create call not processed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                other => return Err(other),
-            }
+        let sent = self
+            .http
+            .post(self.calls_url())
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .header("Accept", "application/json")
+            .form(&self.create_form(req))
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => match resp.json::<CallResource>().await {
+                Ok(call) => Ok(call.sid),
+                // Twilio answered 2xx: the call exists, but we cannot read its id.
+                Err(e) => Err(ProviderError::Unknown(format!("unreadable create-call response: {e}"))),
+            },
+            Ok(resp) => Err(Self::error_from(resp).await),
+            // Not connected: the request never left, so nothing was created.
+            Err(e) if e.is_connect() => Err(ProviderError::Retry(format!("cannot connect to {}: {e}", self.api_base))),
+            Err(e) => Err(ProviderError::Unknown(format!("no reply to create-call: {e}"))),
         }
-        Err(ProviderError::Retry("retries exhausted".into()))
     }
 
     async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError> {
@@ -166,14 +173,39 @@ impl Provider for TwilioClient {
         }
         let call: CallResource =
             resp.json().await.map_err(|e| ProviderError::Retry(format!("fetch call: unreadable body: {e}")))?;
-        let status = map_status(&call.status, call.answered_by.as_deref())
-            .ok_or_else(|| ProviderError::Retry(format!("unknown call status {:?}", call.status)))?;
-        Ok(Some(CallSnapshot {
-            call_id: call.sid,
-            status,
-            answered_by: call.answered_by.filter(|a| !a.is_empty()),
-            duration_seconds: call.duration.and_then(|d| d.parse().ok()),
-        }))
+        Ok(Some(call.snapshot()?))
+    }
+
+    /// Twilio's Read multiple Call resources, filtered by `To`, `From` and
+    /// `StartTime>` (a date), then by creation time here.
+    async fn find_calls(
+        &self,
+        to: &str,
+        from: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<CallSnapshot>, ProviderError> {
+        let day_before = (since - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        let resp = self
+            .http
+            .get(self.calls_url())
+            .query(&[("To", to), ("From", from), ("StartTime>", day_before.as_str()), ("PageSize", "50")])
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .send()
+            .await
+            .map_err(|e| ProviderError::Retry(format!("list calls: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Self::error_from(resp).await);
+        }
+        let list: CallList =
+            resp.json().await.map_err(|e| ProviderError::Retry(format!("list calls: unreadable body: {e}")))?;
+        let mut calls: Vec<CallSnapshot> = list
+            .calls
+            .into_iter()
+            .filter_map(|c| c.snapshot().ok())
+            .filter(|c| c.created_at.is_none_or(|t| t >= since))
+            .collect();
+        calls.sort_by_key(|c| c.created_at);
+        Ok(calls)
     }
 }
 
