@@ -283,18 +283,6 @@ mod tests {
         assert!(["USA", "zz", "", "1"].iter().all(|r| parse_region(r).is_none()));
     }
 
-    /// `cargo test --release -- --ignored --nocapture bench` prints numbers/second.
-    #[test]
-    #[ignore]
-    fn bench_throughput() {
-        let inputs = ["14157747629", "972-297-7316", "(469) 659-8337", "+91 876 5432109"];
-        let (n, start) = (1_000_000, std::time::Instant::now());
-        let ok = (0..n).filter(|i| E164::parse(inputs[i % 4], US).is_ok());
-        let ok = ok.count();
-        let secs = start.elapsed().as_secs_f64();
-        println!("{n} parses ({ok} ok): {secs:.2}s, {:.0}/s", n as f64 / secs);
-    }
-
     proptest::proptest! {
         #[test]
         fn never_panics_and_round_trips(
