@@ -316,10 +316,6 @@ pub fn count_since(conn: &Conn, since_ms: i64) -> anyhow::Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM attempts WHERE created_at >= ?1", [since_ms], |r| r.get(0))?)
 }
 
-pub fn count_all(conn: &Conn) -> anyhow::Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))?)
-}
-
 /// True when some attempt already carries this provider call id.
 pub fn call_id_taken(conn: &Conn, call_id: &str) -> anyhow::Result<bool> {
     Ok(conn

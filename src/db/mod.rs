@@ -13,7 +13,7 @@ pub mod migrations;
 pub mod numbers;
 pub mod schedules;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +34,6 @@ pub struct Db {
 }
 
 struct Inner {
-    path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
 }
@@ -56,11 +55,7 @@ impl Db {
             reader.busy_timeout(Duration::from_secs(5))?;
             readers.push(Mutex::new(reader));
         }
-        Ok(Db { inner: Arc::new(Inner { path: path.to_owned(), writer: Mutex::new(writer), readers }) })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+        Ok(Db { inner: Arc::new(Inner { writer: Mutex::new(writer), readers }) })
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, on the blocking pool.

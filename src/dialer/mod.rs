@@ -136,20 +136,21 @@ async fn place(state: AppState, call: Claimed) {
         Err(_) => None,
     };
     let retry_at = hold.as_ref().map_or(now, |(until, _)| *until);
+    // The hold is set before the record wakes the loop, so the loop cannot slip in
+    // another request to a provider that just refused one.
+    state.update_loops(|l| match hold {
+        Some((until, reason)) => {
+            l.provider_alert = reason.contains("configuration").then(|| reason.clone());
+            l.hold = Some((until, reason));
+        }
+        None => l.provider_alert = None,
+    });
     let recorded = state.db.write(move |tx| record(tx, &call, result, retry_at, db::to_ms(now))).await;
     match recorded {
         Ok(true) => state.wake.dialer.notify_one(),
         Ok(false) => {}
         Err(e) => tracing::error!(error = format!("{e:#}"), "recording create-call result failed"),
     }
-    state.update_loops(|l| {
-        if let Some((until, reason)) = hold {
-            l.provider_alert = reason.contains("configuration").then(|| reason.clone());
-            l.hold = Some((until, reason));
-        } else {
-            l.provider_alert = None;
-        }
-    });
 }
 
 /// Stores the outcome of a create-call. Returns true when a concurrency slot was freed.
