@@ -45,11 +45,7 @@ async fn twenty_leads_in_batches_of_five_reach_outcomes_within_limits() {
     assert_eq!(sched["total_batches"], 4);
     assert_eq!(sched["scheduled_batches"][3]["lead_count"], 5);
 
-    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", |c| {
-        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')")
-            == 0
-    })
-    .await;
+    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", |c| support::all_leads_final(c)).await;
 
     let db = app.db();
     // Batches fired in order, each at (not before, and within a second of) its time.
@@ -154,8 +150,7 @@ async fn crash_mid_schedule_then_restart_dials_no_lead_twice_and_loses_none() {
     let app = spawn(config);
     app.ready().await;
     app.wait_for(Duration::from_secs(60), "every lead reaches an outcome after the restart", |c| {
-        count(c, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')")
-            == 0
+        support::all_leads_final(c)
     })
     .await;
     let db = app.db();

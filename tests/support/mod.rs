@@ -179,6 +179,12 @@ pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// True when no lead is waiting or in a call: every one has an outcome.
+pub fn all_leads_final(conn: &rusqlite::Connection) -> bool {
+    count(conn, "SELECT COUNT(*) FROM leads WHERE status IN ('pending','scheduled','dialing','ringing','in_progress')")
+        == 0
+}
+
 /// `n` distinct valid US numbers as a CSV in our column set.
 pub fn leads_csv(n: usize) -> String {
     let mut csv = String::from("lead_uuid,number,whatsapp_number,name,email,partner,call_status\n");
