@@ -45,7 +45,7 @@ async fn twenty_leads_in_batches_of_five_reach_outcomes_within_limits() {
     assert_eq!(sched["total_batches"], 4);
     assert_eq!(sched["scheduled_batches"][3]["lead_count"], 5);
 
-    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", |c| support::all_leads_final(c)).await;
+    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", support::all_leads_final).await;
 
     let db = app.db();
     // Batches fired in order, each at (not before, and within a second of) its time.
@@ -149,10 +149,8 @@ async fn crash_mid_schedule_then_restart_dials_no_lead_twice_and_loses_none() {
 
     let app = spawn(config);
     app.ready().await;
-    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome after the restart", |c| {
-        support::all_leads_final(c)
-    })
-    .await;
+    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome after the restart", support::all_leads_final)
+        .await;
     let db = app.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM attempts"), 20, "one attempt per lead, {before} before the crash");
     assert_eq!(count(&db, "SELECT COUNT(DISTINCT lead_id) FROM attempts"), 20);
