@@ -17,6 +17,9 @@ use crate::db::{self, Db};
 use crate::provider::twilio::client::{Settings, TwilioClient};
 use crate::provider::{Provider, simulator};
 use crate::state::{AppState, LoopStatus, Wake};
+use crate::db::numbers::NewNumber;
+use crate::numbers::Places;
+use crate::numbers::npa::NpaMap;
 use crate::{dialer, scheduler, web};
 
 /// How long shutdown waits for create-call requests already sent.
@@ -32,8 +35,18 @@ pub async fn run(
     let resolved = config.resolve()?;
     let db = Db::open(&config.database.path)?;
     let now_ms = db::to_ms(Utc::now());
-    let seeds: Vec<(String, u32)> = resolved.numbers.iter().map(|(n, cap)| (n.as_str().to_string(), *cap)).collect();
-    db.write(move |tx| db::numbers::seed(tx, &seeds, now_ms)).await?;
+    let seeds: Vec<NewNumber> = resolved
+        .numbers
+        .iter()
+        .map(|(n, seed)| NewNumber {
+            number: n.as_str().to_string(),
+            label: seed.label.clone(),
+            max_daily_calls: seed.max_daily_calls,
+            rotation_priority: seed.rotation_priority,
+            pool: seed.pool.clone(),
+        })
+        .collect();
+    db.write(move |tx| db::numbers::add(tx, &seeds, "config", now_ms)).await?;
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -70,22 +83,26 @@ pub async fn run(
         }
     };
 
+    let tz_map = Arc::new(TzMap::embedded());
     let state = AppState {
         config: Arc::new(config),
         resolved: Arc::new(resolved),
         db,
         provider,
-        tz_map: Arc::new(TzMap::embedded()),
+        tz_map: tz_map.clone(),
         webhook_token,
         public_url,
         simulated,
         wake: Arc::new(Wake::default()),
         loops: Arc::new(std::sync::Mutex::new(LoopStatus::default())),
+        places: Arc::new(Places { npa: NpaMap::embedded(), tz: tz_map }),
+        rotation: Arc::default(),
     };
 
     tracker.spawn(scheduler::run(state.clone(), token.clone()));
     tracker.spawn(dialer::reconcile::run(state.clone(), now_ms, token.clone()));
     tracker.spawn(dialer::run(state.clone(), token.clone(), tracker.clone()));
+    tracker.spawn(dialer::health::run(state.clone(), token.clone()));
 
     tracing::info!(%addr, url = %format!("http://{addr}"), "dialer serving");
     let app = web::router(state.clone());

@@ -17,6 +17,10 @@ use crate::compliance::hours::CallingWindow;
 use crate::domain::phone::{E164, parse_region};
 
 /// The commented example configuration shipped with the binary.
+use crate::numbers::health::{Policy, Warmup};
+use crate::numbers::pool::LocalPresence;
+use crate::numbers::rotation::PRIORITIES;
+
 pub const EXAMPLE: &str = include_str!("../dialer.toml.example");
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -26,6 +30,7 @@ pub struct Config {
     pub database: Database,
     pub dialing: Dialing,
     pub numbers: Option<Vec<NumberSeed>>,
+    pub rotation: Rotation,
     pub provider: Provider,
     pub simulator: Simulator,
 }
@@ -77,6 +82,77 @@ pub struct NumberSeed {
     pub number: String,
     #[serde(default = "default_max_daily_calls")]
     pub max_daily_calls: u32,
+    /// 1..=10, the number's weight in rotation.
+    #[serde(default = "default_priority")]
+    pub rotation_priority: u8,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Campaign pool name; unset = the shared pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+}
+
+/// `[rotation]`: caller-ID selection, warming and health policy (all ours; see
+/// `numbers::health` for the rules and README "Caller numbers").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rotation {
+    /// strict | prefer | off.
+    pub local_presence: LocalPresence,
+    /// Ramp a new number's daily cap from `warmup_start_calls` to its `max_daily_calls`.
+    pub warmup: bool,
+    pub warmup_start_calls: u32,
+    pub warmup_days: u32,
+    /// Cap reduction for numbers in the warning band (spam score 26–50), percent.
+    pub warning_cap_reduction_percent: u8,
+    /// How long an at-risk number (score 51–75) rests before it is re-checked, hours.
+    pub rest_hours: u32,
+    /// Never rest or quarantine more than this share of a pool at once, percent.
+    pub max_resting_share_percent: u8,
+    /// Derived spam score: look at a number's last N ended calls…
+    pub health_window_calls: u32,
+    /// …and only score it once it has this many.
+    pub health_min_calls: u32,
+    /// Answered calls shorter than this count as "hung up at once", seconds.
+    pub short_call_seconds: u32,
+    /// How often health is re-derived and rests re-checked, minutes.
+    pub health_check_minutes: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            local_presence: LocalPresence::Prefer,
+            warmup: true,
+            warmup_start_calls: 25,
+            warmup_days: 14,
+            warning_cap_reduction_percent: 50,
+            rest_hours: 48,
+            max_resting_share_percent: 30,
+            health_window_calls: 50,
+            health_min_calls: 20,
+            short_call_seconds: 6,
+            health_check_minutes: 10,
+        }
+    }
+}
+
+impl Rotation {
+    pub fn warmup(&self) -> Warmup {
+        Warmup { enabled: self.warmup, start_calls: self.warmup_start_calls, days: self.warmup_days }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            warning_cap_reduction_percent: self.warning_cap_reduction_percent,
+            rest_hours: self.rest_hours,
+            max_resting_share_percent: self.max_resting_share_percent,
+        }
+    }
+}
+
+fn default_priority() -> u8 {
+    5
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -212,7 +288,9 @@ pub struct Resolved {
     pub timezone: Tz,
     pub region: phonenumber::country::Id,
     pub window: CallingWindow,
-    pub numbers: Vec<(E164, u32)>,
+    /// Numbers from `[[numbers]]` (or the demo numbers with the simulator), added at
+    /// start when not stored yet.
+    pub numbers: Vec<(E164, NumberSeed)>,
 }
 
 impl Config {
@@ -260,13 +338,33 @@ impl Config {
         let mut numbers = Vec::new();
         let seeds: Vec<NumberSeed> = match &self.numbers {
             Some(seeds) => seeds.clone(),
-            None => DEMO_NUMBERS.iter().map(|n| NumberSeed { number: n.to_string(), max_daily_calls: 100 }).collect(),
+            None if self.provider.kind == ProviderKind::Simulator => DEMO_NUMBERS
+                .iter()
+                .map(|n| NumberSeed {
+                    number: n.to_string(),
+                    max_daily_calls: 100,
+                    rotation_priority: 5,
+                    label: Some("demo".into()),
+                    pool: None,
+                })
+                .collect(),
+            None => Vec::new(),
         };
         for (idx, seed) in seeds.iter().enumerate() {
             let number = E164::from_stored(&seed.number).with_context(|| {
                 format!("numbers[{idx}].number: {:?} is not in E.164 form (+ and digits)", seed.number)
             })?;
-            numbers.push((number, seed.max_daily_calls));
+            if !PRIORITIES.contains(&seed.rotation_priority) {
+                bail!("numbers[{idx}].rotation_priority must be 1..=10");
+            }
+            numbers.push((number, seed.clone()));
+        }
+        let r = &self.rotation;
+        if r.warning_cap_reduction_percent > 100 || r.max_resting_share_percent > 100 {
+            bail!("rotation.warning_cap_reduction_percent and max_resting_share_percent are percentages (0..=100)");
+        }
+        if r.health_check_minutes == 0 || r.health_window_calls == 0 {
+            bail!("rotation.health_check_minutes and health_window_calls must be at least 1");
         }
         let sim = &self.simulator;
         let rates = [sim.answer_rate, sim.machine_rate, sim.busy_rate, sim.no_answer_rate, sim.failed_rate];

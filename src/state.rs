@@ -9,6 +9,8 @@ use crate::compliance::tz::TzMap;
 use crate::config::{Config, Resolved, Secret};
 use crate::db::Db;
 use crate::dialer::claim::{Idle, Rules};
+use crate::numbers::Places;
+use crate::numbers::pool::Pool;
 use crate::provider::Provider;
 
 #[derive(Clone)]
@@ -25,6 +27,10 @@ pub struct AppState {
     pub simulated: bool,
     pub wake: Arc<Wake>,
     pub loops: Arc<Mutex<LoopStatus>>,
+    /// Area code → state and zone data for local presence.
+    pub places: Arc<Places>,
+    /// The call loop's in-memory rotation (see `numbers::pool`).
+    pub rotation: Arc<Mutex<Option<Pool>>>,
 }
 
 /// Wake-ups: the scheduler sleeps until its next due batch or until a schedule
@@ -56,6 +62,11 @@ impl AppState {
             window: self.resolved.window,
             timezone: self.resolved.timezone,
             provider: self.provider.name(),
+            local_presence: self.config.rotation.local_presence,
+            warmup: self.config.rotation.warmup(),
+            policy: self.config.rotation.policy(),
+            places: self.places.clone(),
+            rotation: self.rotation.clone(),
         }
     }
 

@@ -16,6 +16,8 @@ pub struct DueLead {
     pub id: i64,
     pub phone: String,
     pub timezone: Option<String>,
+    /// The CSV's state column (may be empty).
+    pub state: String,
     pub schedule_id: Option<i64>,
     pub batch_id: Option<i64>,
 }
@@ -23,7 +25,7 @@ pub struct DueLead {
 /// Up to `limit` due leads, in due order (batch time, then id).
 pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead>> {
     let mut stmt = tx.prepare_cached(
-        "SELECT id, phone, timezone, schedule_id, batch_id FROM leads
+        "SELECT id, phone, timezone, schedule_id, batch_id, state FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
          ORDER BY next_call_at, id LIMIT ?2",
     )?;
@@ -35,6 +37,7 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
                 timezone: r.get(2)?,
                 schedule_id: r.get(3)?,
                 batch_id: r.get(4)?,
+                state: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -47,6 +50,16 @@ pub fn next_due_lead(conn: &Conn, now_ms: i64) -> anyhow::Result<Option<i64>> {
         "SELECT MIN(next_call_at) FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1",
         [now_ms],
+        |r| r.get(0),
+    )?)
+}
+
+/// Scheduled leads waiting for a local caller ID (strict local presence), capped.
+pub fn waiting_for_local_number(conn: &Conn) -> anyhow::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE status = 'scheduled' AND wait_reason = 'no_local_number'
+         LIMIT ?1)",
+        [COUNT_CAP],
         |r| r.get(0),
     )?)
 }
@@ -80,8 +93,11 @@ pub fn on_dnc(tx: &Tx, phone: &str) -> anyhow::Result<bool> {
 }
 
 /// Moves a lead's next eligible time (e.g. to when its calling hours open).
-pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64) -> anyhow::Result<()> {
-    tx.prepare_cached("UPDATE leads SET next_call_at = ?2 WHERE id = ?1")?.execute(params![lead_id, next_ms])?;
+/// Puts a due lead back to wait until `next_ms`, with the reason shown on the
+/// dashboard (`calling_hours` | `no_local_number`).
+pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64, reason: &str) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE leads SET next_call_at = ?2, wait_reason = ?3 WHERE id = ?1")?
+        .execute(params![lead_id, next_ms, reason])?;
     Ok(())
 }
 
@@ -99,6 +115,10 @@ pub struct NewAttempt<'a> {
     pub caller_number: &'a str,
     pub usage_day: &'a str,
     pub provider: &'a str,
+    /// Why this caller number: its local-presence tier and how many numbers with
+    /// capacity that tier had.
+    pub tier: &'a str,
+    pub candidates: i64,
 }
 
 /// Writes the attempt (status `dialing`) and moves the lead to `dialing`. This row
@@ -106,8 +126,8 @@ pub struct NewAttempt<'a> {
 pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO attempts (lead_id, schedule_id, batch_id, caller_number_id, caller_number, to_number,
-                               usage_day, provider, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'dialing', ?9)",
+                               usage_day, provider, status, created_at, caller_tier, caller_candidates)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'dialing', ?9, ?10, ?11)",
     )?
     .execute(params![
         a.lead.id,
@@ -118,11 +138,14 @@ pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
         a.lead.phone,
         a.usage_day,
         a.provider,
-        now_ms
+        now_ms,
+        a.tier,
+        a.candidates
     ])?;
     let id = tx.last_insert_rowid();
     tx.prepare_cached(
-        "UPDATE leads SET status = 'dialing', attempts = attempts + 1, next_call_at = NULL, updated_at = ?2
+        "UPDATE leads SET status = 'dialing', attempts = attempts + 1, next_call_at = NULL, wait_reason = NULL,
+                          updated_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![a.lead.id, now_ms])?;

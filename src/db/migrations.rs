@@ -6,8 +6,11 @@ use anyhow::bail;
 use rusqlite::Connection;
 
 /// In order; the position + 1 is the schema version after applying it.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_claim_index.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_claim_index.sql"),
+    include_str!("../../migrations/0003_numbers.sql"),
+];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.
 pub fn apply(conn: &mut Connection) -> anyhow::Result<usize> {

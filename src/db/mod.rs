@@ -10,6 +10,7 @@ pub mod attempts;
 pub mod imports;
 pub mod leads;
 pub mod migrations;
+pub mod number_admin;
 pub mod numbers;
 pub mod schedules;
 

@@ -1,52 +1,118 @@
-//! Caller numbers and their per-day usage (the rotation's cap ledger).
+//! Caller numbers: the rotation's view (eligible numbers and their usage today) and
+//! the cap ledger. Editing, history and health queries are in `number_admin`.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::db::{Conn, Tx};
-use crate::numbers::rotation::Candidate;
 
-/// Applies the configured caller numbers at start-up: listed numbers are added or
-/// get their configured cap and are enabled; stored numbers no longer listed are
-/// disabled (kept, with their history). Until numbers can be edited in the dashboard,
-/// the config file is where they are managed, so a lowered cap or a removed caller ID
-/// must take effect. Returns how many numbers are enabled.
-pub fn seed(tx: &Tx, numbers: &[(String, u32)], now_ms: i64) -> anyhow::Result<usize> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO caller_numbers (number, max_daily_calls, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(number) DO UPDATE SET max_daily_calls = excluded.max_daily_calls, enabled = 1",
-    )?;
-    for (number, cap) in numbers {
-        upsert.execute(params![number, cap, now_ms])?;
-    }
-    let stored: Vec<String> =
-        tx.prepare("SELECT number FROM caller_numbers")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let mut disable = tx.prepare_cached("UPDATE caller_numbers SET enabled = 0 WHERE number = ?1")?;
-    for number in stored.iter().filter(|s| !numbers.iter().any(|(n, _)| n == *s)) {
-        disable.execute([number])?;
-    }
-    Ok(numbers.len())
+/// A caller number to add (config, paste, CSV or API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNumber {
+    /// E.164.
+    pub number: String,
+    pub label: Option<String>,
+    pub max_daily_calls: u32,
+    /// 1..=10.
+    pub rotation_priority: u8,
+    pub pool: Option<String>,
 }
 
-/// Enabled numbers with their usage on local day `day` (YYYY-MM-DD).
-pub fn candidates(tx: &Tx, day: &str) -> anyhow::Result<Vec<Candidate>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT n.id, n.last_pick, COALESCE(u.calls, 0), n.max_daily_calls
+/// Adds the numbers not stored yet (a stored number keeps its settings: edits made
+/// on the Numbers page win over the config file) and records an `added` event by
+/// `actor`. Returns the ids of the numbers added. Leads waiting for a local number
+/// are released, since one may have arrived.
+pub fn add(tx: &Tx, numbers: &[NewNumber], actor: &str, now_ms: i64) -> anyhow::Result<Vec<i64>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO caller_numbers (number, label, max_daily_calls, rotation_priority, pool, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(number) DO NOTHING",
+    )?;
+    let mut added = Vec::new();
+    for n in numbers {
+        if insert.execute(params![n.number, n.label, n.max_daily_calls, n.rotation_priority, n.pool, now_ms])? == 1 {
+            let id = tx.last_insert_rowid();
+            let detail = format!("added (cap {}, priority {})", n.max_daily_calls, n.rotation_priority);
+            event(tx, id, "added", &detail, actor, now_ms)?;
+            added.push(id);
+        }
+    }
+    if !added.is_empty() {
+        release_local_waits(tx, now_ms)?;
+    }
+    Ok(added)
+}
+
+/// Appends to a number's history.
+pub fn event(tx: &Tx, number_id: i64, kind: &str, detail: &str, actor: &str, now_ms: i64) -> anyhow::Result<()> {
+    tx.prepare_cached("INSERT INTO number_events (number_id, at, kind, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![number_id, now_ms, kind, detail, actor])?;
+    Ok(())
+}
+
+/// Leads that waited because no local caller ID had room (strict local presence)
+/// are due again: a number was added, restored or given room.
+pub fn release_local_waits(tx: &Tx, now_ms: i64) -> anyhow::Result<usize> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE leads SET next_call_at = ?1, wait_reason = NULL
+             WHERE status = 'scheduled' AND wait_reason = 'no_local_number' AND next_call_at > ?1",
+        )?
+        .execute([now_ms])?)
+}
+
+/// Changes whenever any caller number changes (triggers) or a slot is released.
+pub fn version(conn: &Conn) -> anyhow::Result<i64> {
+    Ok(conn.query_row("SELECT version FROM rotation_meta WHERE id = 1", [], |r| r.get(0))?)
+}
+
+fn bump_version(tx: &Tx) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE rotation_meta SET version = version + 1 WHERE id = 1")?.execute([])?;
+    Ok(())
+}
+
+/// A number that may dial: rotation enabled and status `active`.
+#[derive(Debug, Clone)]
+pub struct PoolRow {
+    pub id: i64,
+    pub number: String,
+    pub priority: u8,
+    pub max_daily_calls: u32,
+    pub used: u32,
+    pub first_used_day: Option<String>,
+    pub spam_score: Option<u8>,
+    pub pool: Option<String>,
+}
+
+/// Every number that may dial, with its calls on local day `day` (YYYY-MM-DD).
+pub fn pool_rows(conn: &Conn, day: &str) -> anyhow::Result<Vec<PoolRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT n.id, n.number, n.rotation_priority, n.max_daily_calls, COALESCE(u.calls, 0),
+                n.first_used_day, n.spam_score, n.pool
          FROM caller_numbers n
          LEFT JOIN number_usage u ON u.number_id = n.id AND u.day = ?1
-         WHERE n.enabled = 1",
+         WHERE n.enabled = 1 AND n.status = 'active'
+         ORDER BY n.id",
     )?;
     let rows = stmt
         .query_map([day], |r| {
-            Ok(Candidate { id: r.get(0)?, last_pick: r.get(1)?, used_today: r.get(2)?, cap: r.get(3)? })
+            Ok(PoolRow {
+                id: r.get(0)?,
+                number: r.get(1)?,
+                priority: r.get(2)?,
+                max_daily_calls: r.get(3)?,
+                used: r.get(4)?,
+                first_used_day: r.get(5)?,
+                spam_score: r.get(6)?,
+                pool: r.get(7)?,
+            })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-/// Reserves one call on `number_id` for `day` if it is under `cap`, and moves the
-/// number to the back of the round-robin. Returns false (and changes nothing) when
-/// the number is at its cap. The guarded `UPDATE … WHERE calls < cap` makes the
-/// check and the increment one statement, so no interleaving can overshoot.
+/// Reserves one call on `number_id` for `day` if it has fewer than `cap` calls.
+/// Returns false (and changes nothing) when it is full. The guarded
+/// `UPDATE … WHERE calls < cap` makes the check and the increment one statement on
+/// the single writer, so no interleaving of claims can overshoot (pitfalls §B5, §B6).
 pub fn reserve(tx: &Tx, number_id: i64, day: &str, cap: u32) -> anyhow::Result<bool> {
     if cap == 0 {
         return Ok(false);
@@ -57,72 +123,84 @@ pub fn reserve(tx: &Tx, number_id: i64, day: &str, cap: u32) -> anyhow::Result<b
              ON CONFLICT(number_id, day) DO UPDATE SET calls = calls + 1 WHERE calls < ?3",
         )?
         .execute(params![number_id, day, cap])?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    tx.prepare_cached(
-        "UPDATE caller_numbers SET last_pick = (SELECT MAX(last_pick) FROM caller_numbers) + 1
-         WHERE id = ?1",
-    )?
-    .execute([number_id])?;
-    Ok(true)
+    Ok(changed == 1)
+}
+
+/// Starts a number's warming on its first call.
+pub fn mark_first_used(tx: &Tx, number_id: i64, day: &str) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE caller_numbers SET first_used_day = ?2 WHERE id = ?1 AND first_used_day IS NULL")?
+        .execute(params![number_id, day])?;
+    Ok(())
 }
 
 /// Gives back a slot reserved for a call that was never placed.
 pub fn release(tx: &Tx, number_id: i64, day: &str) -> anyhow::Result<()> {
     tx.prepare_cached("UPDATE number_usage SET calls = calls - 1 WHERE number_id = ?1 AND day = ?2 AND calls > 0")?
         .execute(params![number_id, day])?;
+    // The number may have room again: the rotation reloads.
+    bump_version(tx)?;
+    release_local_waits(tx, crate::db::to_ms(chrono::Utc::now()))?;
     Ok(())
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NumberRow {
-    pub id: i64,
-    pub number: String,
-    pub enabled: bool,
-    pub max_daily_calls: i64,
-    pub calls_today: i64,
+/// Calls placed from a number on local day `day`.
+pub fn used_on(conn: &Conn, number_id: i64, day: &str) -> anyhow::Result<u32> {
+    Ok(conn
+        .query_row("SELECT calls FROM number_usage WHERE number_id = ?1 AND day = ?2", params![number_id, day], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0))
 }
 
-pub fn list(conn: &Conn, day: &str) -> anyhow::Result<Vec<NumberRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT n.id, n.number, n.enabled, n.max_daily_calls, COALESCE(u.calls, 0)
-         FROM caller_numbers n
-         LEFT JOIN number_usage u ON u.number_id = n.id AND u.day = ?1
-         ORDER BY n.id",
-    )?;
-    let rows = stmt
-        .query_map([day], |r| {
-            Ok(NumberRow {
-                id: r.get(0)?,
-                number: r.get(1)?,
-                enabled: r.get(2)?,
-                max_daily_calls: r.get(3)?,
-                calls_today: r.get(4)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+/// When the next resting number is due to be re-checked (UTC ms).
+pub fn earliest_rest_until(conn: &Conn) -> anyhow::Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT MIN(rest_until) FROM caller_numbers WHERE status = 'resting' AND enabled = 1",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
-pub fn number(tx: &Tx, number_id: i64) -> anyhow::Result<String> {
-    Ok(tx.prepare_cached("SELECT number FROM caller_numbers WHERE id = ?1")?.query_row([number_id], |r| r.get(0))?)
+pub fn number(conn: &Conn, number_id: i64) -> anyhow::Result<String> {
+    Ok(conn.prepare_cached("SELECT number FROM caller_numbers WHERE id = ?1")?.query_row([number_id], |r| r.get(0))?)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::db::Db;
 
+    fn n(number: &str, cap: u32) -> NewNumber {
+        NewNumber { number: number.into(), label: None, max_daily_calls: cap, rotation_priority: 5, pool: None }
+    }
+
     #[test]
-    fn config_is_applied_at_every_start() {
+    fn config_adds_numbers_but_never_overwrites_edits() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("n.db")).unwrap();
-        let listed = |n: &[(&str, u32)]| n.iter().map(|(a, c)| (a.to_string(), *c)).collect::<Vec<_>>();
-        db.write_blocking(|tx| super::seed(tx, &listed(&[("+12025550101", 5), ("+12025550102", 5)]), 0)).unwrap();
-        db.write_blocking(|tx| super::seed(tx, &listed(&[("+12025550101", 3)]), 0)).unwrap();
-        let rows = db.read_blocking(|c| super::list(c, "2026-01-01")).unwrap();
-        let row = |n: &str| rows.iter().find(|r| r.number == n).unwrap().clone();
-        assert_eq!((row("+12025550101").max_daily_calls, row("+12025550101").enabled), (3, true));
-        assert!(!row("+12025550102").enabled, "a number removed from the config is disabled");
+        let added = db.write_blocking(|tx| add(tx, &[n("+12025550101", 5), n("+12025550102", 5)], "config", 0)).unwrap();
+        assert_eq!(added.len(), 2);
+        db.write_blocking(|tx| Ok(tx.execute("UPDATE caller_numbers SET max_daily_calls = 9 WHERE id = ?1", [added[0]])?))
+            .unwrap();
+        let again = db.write_blocking(|tx| add(tx, &[n("+12025550101", 5)], "config", 0)).unwrap();
+        assert!(again.is_empty());
+        let rows = db.read_blocking(|c| pool_rows(c, "2026-01-01")).unwrap();
+        assert_eq!(rows[0].max_daily_calls, 9, "the edit made in the dashboard is kept");
+    }
+
+    #[test]
+    fn reserve_stops_at_the_cap_and_release_gives_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("n.db")).unwrap();
+        let id = db.write_blocking(|tx| add(tx, &[n("+12025550101", 2)], "test", 0)).unwrap()[0];
+        let day = "2026-03-08";
+        let got: Vec<bool> = (0..3).map(|_| db.write_blocking(|tx| reserve(tx, id, day, 2)).unwrap()).collect();
+        assert_eq!(got, vec![true, true, false]);
+        let v0 = db.read_blocking(version).unwrap();
+        db.write_blocking(|tx| release(tx, id, day)).unwrap();
+        assert_eq!(db.read_blocking(|c| used_on(c, id, day)).unwrap(), 1);
+        assert!(db.read_blocking(version).unwrap() > v0, "a release reloads the rotation");
+        assert_eq!(db.read_blocking(|c| used_on(c, id, "2026-03-09")).unwrap(), 0, "a new local day starts at 0");
     }
 }

@@ -3,13 +3,18 @@
 //! start a call goes through here, so concurrency, caps and "one attempt per lead
 //! per schedule" are decided in one place, on the single writer.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::compliance::hours::CallingWindow;
 use crate::db::{self, Tx};
 use crate::domain::status::Status;
-use crate::numbers::rotation;
+use crate::numbers::health::{Policy, Warmup};
+use crate::numbers::pool::{Choice, LocalPresence, Pool};
+use crate::dialer::rotation::load_pool;
+use crate::numbers::{Places, lead_place};
 
 /// What the claim needs to know, copied out of the app state.
 #[derive(Clone)]
@@ -19,6 +24,21 @@ pub struct Rules {
     /// Zone for "today" (caps) and leads whose zone is unknown.
     pub timezone: Tz,
     pub provider: &'static str,
+    pub local_presence: LocalPresence,
+    pub warmup: Warmup,
+    pub policy: Policy,
+    /// Area code → state and zone data for local presence.
+    pub places: Arc<Places>,
+    /// The rotation's in-memory state, shared by every claim; reloaded when the
+    /// numbers change. `None` = load on the next claim.
+    pub rotation: Arc<Mutex<Option<Pool>>>,
+}
+
+impl Rules {
+    /// Forgets the in-memory rotation (after a failed write, whose picks were rolled back).
+    pub fn reset_rotation(&self) {
+        *self.rotation.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// A claimed call, written to the store and ready for the provider.
@@ -40,7 +60,9 @@ pub struct Claimed {
 pub enum Idle {
     /// `max_concurrent_calls` calls are in flight; a final status frees a slot.
     MaxConcurrent { in_flight: i64 },
-    /// Every enabled caller number is at its daily cap (or there are none).
+    /// Every active caller number is at its daily cap (or there are none). Resumes
+    /// by itself at local midnight or when a resting number is re-checked, and at
+    /// once when a number is added, restored or given room.
     NoCallerCapacity { resume_at: DateTime<Utc> },
     /// No lead is due now; `next` is when the earliest deferred one is.
     NothingDue { next: Option<DateTime<Utc>> },
@@ -56,12 +78,30 @@ pub enum Claim {
 const SCAN: u32 = 64;
 
 pub fn claim(tx: &Tx, rules: &Rules, now: DateTime<Utc>) -> anyhow::Result<Claim> {
+    let mut rotation = rules.rotation.lock().unwrap_or_else(|e| e.into_inner());
+    let result = claim_with(tx, rules, &mut rotation, now);
+    if result.is_err() {
+        // Picks made in this transaction are rolled back with it.
+        *rotation = None;
+    }
+    result
+}
+
+fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime<Utc>) -> anyhow::Result<Claim> {
     let now_ms = db::to_ms(now);
     let in_flight = db::attempts::in_flight(tx)?;
     if in_flight >= i64::from(rules.max_concurrent_calls) {
         return Ok(Claim::Idle(Idle::MaxConcurrent { in_flight }));
     }
     let day = local_day(rules.timezone, now);
+    let version = db::numbers::version(tx)?;
+    if rotation.as_ref().is_none_or(|p| p.version != version || p.day != day) {
+        *rotation = Some(load_pool(tx, rules, &day, version, now)?);
+    }
+    let Some(pool) = rotation.as_mut() else { unreachable!("loaded above") };
+    if !pool.has_capacity(None) {
+        return Ok(Claim::Idle(Idle::NoCallerCapacity { resume_at: capacity_returns(tx, rules.timezone, now)? }));
+    }
     for lead in db::attempts::due_leads(tx, now_ms, SCAN)? {
         if db::attempts::on_dnc(tx, &lead.phone)? {
             db::leads::set_status(tx, lead.id, Status::DoNotCall, now_ms)?;
@@ -79,26 +119,41 @@ pub fn claim(tx: &Tx, rules: &Rules, now: DateTime<Utc>) -> anyhow::Result<Claim
             // Wait for the window in the lead's own zone(s); if it never opens (zones
             // whose windows do not overlap), look again in a day.
             let next = rules.window.next_open(&zones, now).unwrap_or(now + chrono::Duration::days(1));
-            db::attempts::defer(tx, lead.id, db::to_ms(next))?;
+            db::attempts::defer(tx, lead.id, db::to_ms(next), "calling_hours")?;
             continue;
         }
-        let candidates = db::numbers::candidates(tx, &day)?;
-        let Some(number_id) = rotation::pick(&candidates) else {
-            return Ok(Claim::Idle(Idle::NoCallerCapacity { resume_at: next_local_midnight(rules.timezone, now) }));
+        let place = lead_place(&rules.places, &lead.phone, &lead.state, &zones);
+        let (number_id, tier, candidates) = match pool.choose(&place, rules.local_presence) {
+            Choice::Number { id, tier, candidates } => (id, tier, candidates),
+            Choice::NoLocal => {
+                let next = capacity_returns(tx, rules.timezone, now)?;
+                db::attempts::defer(tx, lead.id, db::to_ms(next), "no_local_number")?;
+                continue;
+            }
+            Choice::Empty => {
+                return Ok(Claim::Idle(Idle::NoCallerCapacity {
+                    resume_at: capacity_returns(tx, rules.timezone, now)?,
+                }));
+            }
         };
-        let cap = candidates.iter().find(|c| c.id == number_id).map_or(0, |c| c.cap);
-        if !db::numbers::reserve(tx, number_id, &day, cap)? {
-            anyhow::bail!("caller number {number_id} was full although the pick saw room");
+        let Some(number) = pool.number(number_id).cloned() else { unreachable!("picked from the pool") };
+        if !db::numbers::reserve(tx, number_id, &day, number.cap)? {
+            anyhow::bail!("caller number {number_id} was full although the rotation saw room");
         }
-        let from = db::numbers::number(tx, number_id)?;
+        pool.used(number_id);
+        if number.first_used_day.is_none() {
+            db::numbers::mark_first_used(tx, number_id, &day)?;
+        }
         let attempt_id = db::attempts::insert(
             tx,
             &db::attempts::NewAttempt {
                 lead: &lead,
                 caller_number_id: number_id,
-                caller_number: &from,
+                caller_number: &number.number,
                 usage_day: &day,
                 provider: rules.provider,
+                tier: tier.as_str(),
+                candidates: candidates as i64,
             },
             now_ms,
         )?;
@@ -106,7 +161,7 @@ pub fn claim(tx: &Tx, rules: &Rules, now: DateTime<Utc>) -> anyhow::Result<Claim
             attempt_id,
             lead_id: lead.id,
             to: lead.phone,
-            from,
+            from: number.number,
             caller_number_id: number_id,
             usage_day: day,
             zones,
@@ -117,6 +172,14 @@ pub fn claim(tx: &Tx, rules: &Rules, now: DateTime<Utc>) -> anyhow::Result<Claim
     // More due leads than one scan may remain (all deferred above): come back at once.
     let more_due = !db::attempts::due_leads(tx, now_ms, 1)?.is_empty();
     Ok(Claim::Idle(Idle::NothingDue { next: if more_due { Some(now) } else { next.map(db::from_ms) } }))
+}
+
+/// When caller capacity may come back by itself: local midnight (caps reset) or the
+/// next resting number's re-check, whichever is first.
+fn capacity_returns(tx: &Tx, tz: Tz, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    let midnight = next_local_midnight(tz, now);
+    let rest = db::numbers::earliest_rest_until(tx)?.map(db::from_ms).filter(|t| *t > now);
+    Ok(rest.map_or(midnight, |r| r.min(midnight)))
 }
 
 /// A lead's candidate zones: its stored zones ('&'-joined IANA names), else the default.

@@ -16,9 +16,18 @@ fn setup(n_leads: usize, caps: &[u32], dnc_every: usize) -> (Db, tempfile::TempD
     let now = Utc::now();
     let now_ms = db::to_ms(now);
     db.write_blocking(|tx| {
-        let numbers: Vec<(String, u32)> =
-            caps.iter().enumerate().map(|(i, cap)| (format!("+1202555{:04}", 100 + i), *cap)).collect();
-        db::numbers::seed(tx, &numbers, now_ms)?;
+        let numbers: Vec<db::numbers::NewNumber> = caps
+            .iter()
+            .enumerate()
+            .map(|(i, cap)| db::numbers::NewNumber {
+                number: format!("+1202555{:04}", 100 + i),
+                label: None,
+                max_daily_calls: *cap,
+                rotation_priority: 5,
+                pool: None,
+            })
+            .collect();
+        db::numbers::add(tx, &numbers, "test", now_ms)?;
         let import_id = db::imports::start(tx, "test", now_ms)?;
         let mut ids = Vec::new();
         for i in 0..n_leads {
@@ -60,12 +69,19 @@ fn setup(n_leads: usize, caps: &[u32], dnc_every: usize) -> (Db, tempfile::TempD
     (db, dir, now)
 }
 
-fn rules(max_concurrent_calls: u32) -> Rules {
+/// Rules for tests: all-day window, UTC, warming off (caps are exactly as given).
+pub(crate) fn rules(max_concurrent_calls: u32) -> Rules {
+    let tz = Arc::new(crate::compliance::tz::TzMap::embedded());
     Rules {
         max_concurrent_calls,
         window: CallingWindow::parse("00:00", "24:00").unwrap(),
         timezone: "UTC".parse().unwrap(),
         provider: "test",
+        local_presence: LocalPresence::Prefer,
+        warmup: Warmup { enabled: false, start_calls: 25, days: 14 },
+        policy: Policy::default(),
+        places: Arc::new(Places { npa: crate::numbers::npa::NpaMap::embedded(), tz }),
+        rotation: Arc::default(),
     }
 }
 

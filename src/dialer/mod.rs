@@ -3,7 +3,9 @@
 //! spaces claims; the claim itself refuses to exceed `max_concurrent_calls`.
 
 pub mod claim;
+pub mod health;
 pub mod reconcile;
+pub mod rotation;
 
 use std::time::Duration;
 
@@ -75,6 +77,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken, tracker: TaskTrac
                 wait
             }
             Err(e) => {
+                // The transaction was rolled back: so were the rotation's picks.
+                state.rules().reset_rotation();
                 tracing::error!(error = format!("{e:#}"), "claim failed; retrying");
                 Duration::from_secs(1)
             }

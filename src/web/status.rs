@@ -27,11 +27,13 @@ pub struct Snapshot {
     pub next_batch_local: Option<String>,
     /// Leads waiting for their calling hours, and when the first of them opens.
     pub waiting_for_calling_hours: i64,
+    /// Leads waiting for a local caller ID with room (strict local presence).
+    pub waiting_for_local_number: i64,
     pub next_eligible_at: Option<String>,
     /// Why no call is being placed now, when dialing is held up; None when it is not.
     pub paused_reason: Option<String>,
     pub max_concurrent_calls: u32,
-    pub caller_numbers: Vec<db::numbers::NumberRow>,
+    pub caller_numbers: Vec<db::number_admin::NumberRow>,
 }
 
 pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
@@ -40,7 +42,7 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
     let day = local_day(tz, now);
     let midnight = db::to_ms(local_midnight_today(tz, now));
     let now_ms = db::to_ms(now);
-    let (queue_depth, in_flight, calls_today, next_batch, (next_eligible, waiting), numbers) = state
+    let (queue_depth, in_flight, calls_today, next_batch, (next_eligible, waiting, waiting_local), numbers) = state
         .db
         .read(move |c| {
             Ok((
@@ -48,8 +50,12 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
                 db::attempts::in_flight(c)?,
                 db::attempts::count_since(c, midnight)?,
                 db::schedules::next_due(c)?,
-                (db::attempts::next_due_lead(c, now_ms)?, db::attempts::waiting_count(c, now_ms)?),
-                db::numbers::list(c, &day)?,
+                (
+                    db::attempts::next_due_lead(c, now_ms)?,
+                    db::attempts::waiting_count(c, now_ms)?,
+                    db::attempts::waiting_for_local_number(c)?,
+                ),
+                db::number_admin::list(c, &day)?,
             ))
         })
         .await?;
@@ -60,13 +66,27 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
     } else if let Some(alert) = loops.provider_alert {
         Some(format!("The provider refused a call for a configuration reason: {alert}"))
     } else if let Some(Idle::NoCallerCapacity { resume_at }) = loops.dialer_idle.filter(|_| queue_depth > 0) {
-        let enabled = numbers.iter().filter(|n| n.enabled).count();
-        Some(if enabled == 0 {
-            "No caller number is enabled: add one in dialer.toml [[numbers]]".to_string()
+        let can_dial = numbers.iter().filter(|n| n.rotation_enabled && n.status == "active").count();
+        let held = numbers.iter().filter(|n| n.status == "resting" || n.status == "quarantined").count();
+        Some(if can_dial == 0 {
+            format!(
+                "No caller number may dial ({held} resting or quarantined): add or restore one on the Numbers page; \
+                 dialing resumes by itself at {}",
+                fmt(db::to_ms(resume_at))
+            )
         } else {
-            format!("Every caller number has reached its daily cap; dialing resumes at {}", fmt(db::to_ms(resume_at)))
+            format!(
+                "Every caller number that may dial ({can_dial}) has reached its daily cap; dialing resumes at {} \
+                 (local midnight or a rest ending), or at once when a number is added or given room",
+                fmt(db::to_ms(resume_at))
+            )
         })
-    } else if waiting > 0 && queue_depth == waiting {
+    } else if waiting_local > 0 && queue_depth == waiting + waiting_local {
+        Some(format!(
+            "{waiting_local} lead(s) wait for a local caller ID (local presence is strict) and every local number \
+             is at its cap or missing; add a number in their area code or state, or set rotation.local_presence"
+        ))
+    } else if waiting > waiting_local && queue_depth == waiting {
         Some(format!(
             "{waiting} lead(s) are outside their calling hours ({}–{} local time); the next becomes callable at {}",
             state.config.dialing.calling_hours_start,
@@ -84,7 +104,8 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         calls_today,
         next_batch_at: next_batch.map(|ms| db::from_ms(ms).to_rfc3339()),
         next_batch_local: next_batch.map(fmt),
-        waiting_for_calling_hours: waiting,
+        waiting_for_calling_hours: waiting - waiting_local,
+        waiting_for_local_number: waiting_local,
         next_eligible_at: next_eligible.map(|ms| db::from_ms(ms).to_rfc3339()),
         paused_reason,
         max_concurrent_calls: state.config.dialing.max_concurrent_calls,

@@ -1,0 +1,117 @@
+//! The health loop: every `rotation.health_check_minutes` (and when a rest ends),
+//! derive spam scores from each number's own recent calls, then apply the health
+//! policy (`numbers::health::enforce`): rest at-risk numbers, quarantine flagged
+//! ones, restore rested numbers that improved, and flag what the resting-share
+//! limit kept dialling. Every change goes to the number's history, by `health`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::number_admin::{self, Change};
+use crate::db::{self, from_ms, to_ms};
+use crate::dialer::claim::local_day;
+use crate::numbers::health::{self, Action, Band, Derivation, Sample, Status, View};
+use crate::state::AppState;
+
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let every = Duration::from_secs(u64::from(state.config.rotation.health_check_minutes) * 60);
+    loop {
+        let wait = match check(&state, Utc::now()).await {
+            Ok(changed) => {
+                if changed > 0 {
+                    state.wake.dialer.notify_one();
+                }
+                let next_rest = state.db.read(db::numbers::earliest_rest_until).await.ok().flatten();
+                next_rest
+                    .map(|ms| (from_ms(ms) - Utc::now()).to_std().unwrap_or(Duration::ZERO) + Duration::from_secs(1))
+                    .map_or(every, |d| d.min(every))
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "health check failed");
+                every
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One pass; returns how many numbers changed.
+pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let r = &state.config.rotation;
+    let derivation = Derivation { min_calls: r.health_min_calls as usize, short_call_seconds: r.short_call_seconds };
+    let (window, policy, day) = (r.health_window_calls, r.policy(), local_day(state.resolved.timezone, now));
+    state
+        .db
+        .write(move |tx| {
+            let numbers = number_admin::list(tx, &day)?;
+            let mut samples = Vec::with_capacity(numbers.len());
+            for n in &numbers {
+                let calls = number_admin::recent_calls(tx, n.id, window)?;
+                samples.push(
+                    calls
+                        .iter()
+                        .map(|c| Sample { answered: c.answered, duration_seconds: c.duration_seconds })
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let rates: Vec<f64> = samples.iter().filter_map(|s| health::answer_rate(s, &derivation)).collect();
+            let median = health::median(&rates);
+            let now_ms = to_ms(now);
+            let mut changed = 0;
+            let mut views = Vec::with_capacity(numbers.len());
+            for (n, s) in numbers.iter().zip(&samples) {
+                let mut score = n.spam_score;
+                // A score set by hand or imported stands until a person changes it.
+                if n.spam_source.as_deref().is_none_or(|src| src == "derived")
+                    && let Some(derived) = health::derived_score(s, median, &derivation)
+                    && Some(derived) != n.spam_score
+                {
+                    let change = Change { spam_score: Some((Some(derived), "derived".into())), ..Change::default() };
+                    number_admin::apply(tx, n.id, &change, "from its last calls", "health", now_ms)?;
+                    score = Some(derived);
+                }
+                views.push(View {
+                    id: n.id,
+                    pool: n.pool.clone(),
+                    status: status_of(&n.status),
+                    band: Band::of(score),
+                    rest_until: n.rest_until.map(from_ms),
+                    rotation_enabled: n.rotation_enabled,
+                });
+            }
+            for action in health::enforce(&views, &policy, now) {
+                let (id, change, reason) = match action {
+                    Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => {
+                        (id, Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() }, reason)
+                    }
+                    Action::Quarantine { id, reason } => {
+                        (id, Change { status: Some(("quarantined".into(), None)), ..Change::default() }, reason)
+                    }
+                    Action::Restore { id, reason } => {
+                        (id, Change { status: Some(("active".into(), None)), ..Change::default() }, reason)
+                    }
+                    Action::Flag { id, reason } => {
+                        (id, Change { attention: Some(Some(reason.clone())), ..Change::default() }, reason)
+                    }
+                };
+                number_admin::apply(tx, id, &change, &reason, "health", now_ms)?;
+                changed += 1;
+            }
+            Ok(changed)
+        })
+        .await
+}
+
+pub fn status_of(s: &str) -> Status {
+    match s {
+        "resting" => Status::Resting,
+        "quarantined" => Status::Quarantined,
+        "retired" => Status::Retired,
+        _ => Status::Active,
+    }
+}

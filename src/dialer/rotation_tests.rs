@@ -1,0 +1,1 @@
+//! Rotation through the claim on a real SQLite file.
