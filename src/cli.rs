@@ -35,6 +35,19 @@ pub enum Command {
     CheckConfig,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// How many caller numbers a target daily volume needs (caps, warming, a buffer
+    /// for rests), compared with the numbers in the database.
+    Plan {
+        /// Target calls per day.
+        #[arg(long)]
+        calls_per_day: u32,
+        /// Daily cap assumed per number.
+        #[arg(long, default_value_t = 100)]
+        cap: u32,
+        /// Spare numbers for rests and quarantine, percent (20-30 recommended).
+        #[arg(long, default_value_t = 25)]
+        buffer: u8,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +82,7 @@ pub fn main() -> anyhow::Result<()> {
             println!("configuration OK\n{config:#?}\ncaller numbers: {}", resolved.numbers.len());
             Ok(())
         }
+        Command::Plan { calls_per_day, cap, buffer } => plan(&load()?, calls_per_day, cap, buffer),
         Command::Migrate => {
             let config = load()?;
             Db::open(&config.database.path)?;
@@ -123,4 +137,32 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received");
+}
+
+/// `dialer plan`: prints the plan, then how the stored numbers compare (when the
+/// database exists; the plan alone needs none).
+fn plan(config: &Config, calls_per_day: u32, cap: u32, buffer: u8) -> anyhow::Result<()> {
+    use crate::numbers::{health, plan};
+    let r = &config.rotation;
+    let p = plan::plan(calls_per_day, cap, buffer, r.warmup(), &r.policy()).map_err(|e| anyhow::anyhow!(e))?;
+    print!("{}", plan::render_text(&p));
+    if config.database.path.exists() {
+        let resolved = config.resolve()?;
+        let db = crate::db::Db::open(&config.database.path)?;
+        let now = chrono::Utc::now();
+        let today = now.with_timezone(&resolved.timezone).date_naive();
+        let day = today.to_string();
+        let rows = db.read_blocking(|c| crate::db::number_admin::list(c, &day))?;
+        let dialing: Vec<_> = rows.iter().filter(|n| n.rotation_enabled && n.status == "active").collect();
+        let capacity: u32 = dialing
+            .iter()
+            .map(|n| {
+                let first = n.first_used_day.as_deref().and_then(|d| d.parse().ok());
+                let band = health::Band::of(n.spam_score);
+                health::effective_cap(n.max_daily_calls, first, today, band, r.warmup(), &r.policy())
+            })
+            .sum();
+        println!("\n{}", plan::shortfall(&p, capacity, dialing.len() as u32));
+    }
+    Ok(())
 }

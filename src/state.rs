@@ -40,6 +40,8 @@ pub struct AppState {
 pub struct Wake {
     pub scheduler: Notify,
     pub dialer: Notify,
+    /// Spam scores changed: re-apply the health policy now.
+    pub health: Notify,
 }
 
 /// What the background loops last reported, for `/api/status`, the banner and `/healthz`.

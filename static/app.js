@@ -1,6 +1,16 @@
 // Dashboard behaviour: lead selection (per row, or every lead matching the filter),
 // the scheduling modal with its live summary, and submitting to the JSON API.
 // Plain JavaScript, no build step.
+// Numbers page: the header checkbox ticks every row (the bulk form posts them).
+(function () {
+  "use strict";
+  const all = document.getElementById("numbers-all");
+  if (!all) return;
+  all.addEventListener("change", function () {
+    document.querySelectorAll("input.pick-number").forEach(function (box) { box.checked = all.checked; });
+  });
+})();
+
 (function () {
   "use strict";
   const table = document.getElementById("leads-table");

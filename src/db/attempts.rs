@@ -295,10 +295,32 @@ pub struct AttemptRow {
     pub ended_at_ms: Option<i64>,
     pub duration_seconds: Option<i64>,
     pub schedule_id: Option<i64>,
+    /// Why this caller ID: local-presence tier (area_code | state | timezone | any)
+    /// and how many numbers with capacity that tier had.
+    pub caller_tier: Option<String>,
+    pub caller_candidates: Option<i64>,
+}
+
+impl AttemptRow {
+    /// "same area code, 1 of 3 numbers with room", for the lead's attempt list.
+    pub fn caller_reason(&self) -> String {
+        let tier = match self.caller_tier.as_deref() {
+            Some("area_code") => "same area code",
+            Some("state") => "same state",
+            Some("timezone") => "same time zone",
+            Some("any") => "no local number with room; any",
+            Some(other) => other,
+            None => return String::new(),
+        };
+        match self.caller_candidates {
+            Some(n) => format!("{tier}, 1 of {n} with room"),
+            None => tier.to_string(),
+        }
+    }
 }
 
 const COLUMNS: &str = "id, lead_id, caller_number, to_number, provider_call_id, status, answered_by, error,
-                       created_at, ended_at, duration_seconds, schedule_id";
+                       created_at, ended_at, duration_seconds, schedule_id, caller_tier, caller_candidates";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
     Ok(AttemptRow {
@@ -314,6 +336,8 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
         ended_at_ms: r.get(9)?,
         duration_seconds: r.get(10)?,
         schedule_id: r.get(11)?,
+        caller_tier: r.get(12)?,
+        caller_candidates: r.get(13)?,
     })
 }
 

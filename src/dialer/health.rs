@@ -35,6 +35,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = state.wake.health.notified() => {}
             _ = shutdown.cancelled() => return,
         }
     }
@@ -85,6 +86,9 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
                 });
             }
             for action in health::enforce(&views, &policy, now) {
+                // A flag repeats every pass while the condition holds; it only changes
+                // the note (and history) when its text changes, and frees no capacity.
+                let counts = !matches!(action, Action::Flag { .. });
                 let (id, change, reason) = match action {
                     Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => {
                         (id, Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() }, reason)
@@ -100,7 +104,7 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
                     }
                 };
                 number_admin::apply(tx, id, &change, &reason, "health", now_ms)?;
-                changed += 1;
+                changed += usize::from(counts);
             }
             Ok(changed)
         })

@@ -72,6 +72,8 @@ fn attempt_json(a: &AttemptRow) -> Value {
         "ended_at": a.ended_at_ms.map(iso),
         "duration_seconds": a.duration_seconds,
         "schedule_id": a.schedule_id,
+        "caller_tier": a.caller_tier,
+        "caller_candidates": a.caller_candidates,
     })
 }
 

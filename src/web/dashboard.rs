@@ -21,7 +21,7 @@ use crate::web::{AppError, local, upload};
 
 const PAGE_SIZE: u32 = 50;
 
-fn render(template: &impl Template) -> Result<Response, AppError> {
+pub fn render(template: &impl Template) -> Result<Response, AppError> {
     let html = template.render().map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))?;
     Ok(Html(html).into_response())
 }

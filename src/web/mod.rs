@@ -5,6 +5,8 @@ mod api;
 mod assets;
 mod dashboard;
 mod error;
+mod numbers;
+mod numbers_page;
 mod status;
 mod upload;
 mod webhooks;
@@ -31,6 +33,16 @@ pub fn router(state: AppState) -> Router {
         .route("/leads/{id}", get(dashboard::lead))
         .route("/schedules", get(dashboard::schedules))
         .route("/schedules/{id}/cancel", post(dashboard::cancel))
+        .route("/numbers", get(numbers_page::page))
+        .route("/numbers/add", post(numbers_page::add))
+        .route("/numbers/bulk", post(numbers_page::bulk))
+        .route("/numbers/scores", post(numbers_page::scores))
+        .route("/numbers/{id}", get(numbers_page::detail))
+        .route("/api/numbers", get(numbers::list).post(numbers::add))
+        .route("/api/numbers/bulk", post(numbers::bulk))
+        .route("/api/numbers/scores", post(numbers::scores))
+        .route("/api/numbers/plan", get(numbers::plan))
+        .route("/api/numbers/{id}", get(numbers::get).patch(numbers::patch))
         .route("/healthz", get(status::healthz))
         .route("/api/status", get(status::api_status))
         .route("/api/leads", get(api::leads))

@@ -81,7 +81,7 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
                 fmt(db::to_ms(resume_at))
             )
         })
-    } else if waiting_local > 0 && queue_depth == waiting + waiting_local {
+    } else if waiting_local > 0 && queue_depth == waiting {
         Some(format!(
             "{waiting_local} lead(s) wait for a local caller ID (local presence is strict) and every local number \
              is at its cap or missing; add a number in their area code or state, or set rotation.local_presence"

@@ -24,7 +24,7 @@ enum Stop {
 }
 
 /// Defaults for tests: calling hours all day (tests run at any hour), a fast
-/// simulated carrier, three caller numbers.
+/// simulated carrier, three caller numbers without warming.
 pub fn config(dir: &Path) -> Config {
     let mut config = Config::default();
     config.database.path = dir.join("dialer.db");
@@ -37,9 +37,17 @@ pub fn config(dir: &Path) -> Config {
     config.numbers = Some(
         ["+12025550101", "+12025550102", "+12025550103"]
             .iter()
-            .map(|n| NumberSeed { number: n.to_string(), max_daily_calls: 100 })
+            .map(|n| NumberSeed {
+                number: n.to_string(),
+                max_daily_calls: 100,
+                rotation_priority: 5,
+                label: None,
+                pool: None,
+            })
             .collect(),
     );
+    // Caps exactly as configured (warming is covered by its own tests).
+    config.rotation.warmup = false;
     config
 }
 
