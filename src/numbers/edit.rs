@@ -42,7 +42,8 @@ pub fn parse_numbers(text: &str, region: phonenumber::country::Id) -> (Vec<NewNu
         vec!["number".into()]
     };
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-    let (number_col, label_col) = (col(&["number", "phone", "phone_number", "caller_id"]).unwrap_or(0), col(&["label"]));
+    let (number_col, label_col) =
+        (col(&["number", "phone", "phone_number", "caller_id"]).unwrap_or(0), col(&["label"]));
     let (cap_col, prio_col, pool_col) =
         (col(&["max_daily_calls", "cap"]), col(&["rotation_priority", "priority"]), col(&["pool"]));
     let (mut good, mut bad) = (Vec::new(), Vec::new());
@@ -85,7 +86,13 @@ pub fn parse_numbers(text: &str, region: phonenumber::country::Id) -> (Vec<NewNu
             };
             let label = text_field(&cell(label_col)).map_err(|r| reject("label", &cell(label_col), r))?;
             let pool = pool_name(&cell(pool_col)).map_err(|r| reject("pool", &cell(pool_col), r))?;
-            Ok(NewNumber { number: number.as_str().to_string(), label, max_daily_calls: cap, rotation_priority: priority, pool })
+            Ok(NewNumber {
+                number: number.as_str().to_string(),
+                label,
+                max_daily_calls: cap,
+                rotation_priority: priority,
+                pool,
+            })
         })();
         match parsed {
             Ok(n) if good.iter().any(|g: &NewNumber| g.number == n.number) => {
@@ -99,7 +106,11 @@ pub fn parse_numbers(text: &str, region: phonenumber::country::Id) -> (Vec<NewNu
 }
 
 pub fn cap(s: &str) -> Result<u32, String> {
-    s.trim().parse::<u32>().ok().filter(|c| *c <= MAX_CAP).ok_or_else(|| format!("must be a whole number 0..={MAX_CAP}"))
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|c| *c <= MAX_CAP)
+        .ok_or_else(|| format!("must be a whole number 0..={MAX_CAP}"))
 }
 
 pub fn priority(s: &str) -> Result<u8, String> {
@@ -185,9 +196,12 @@ impl BulkAction {
                 let hours = if value.trim().is_empty() {
                     rest_hours
                 } else {
-                    value.trim().parse::<u32>().ok().filter(|h| (1..=24 * 365).contains(h)).ok_or_else(|| {
-                        "value: rest hours must be 1..=8760".to_string()
-                    })?
+                    value
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|h| (1..=24 * 365).contains(h))
+                        .ok_or_else(|| "value: rest hours must be 1..=8760".to_string())?
                 };
                 let until = now + chrono::Duration::hours(i64::from(hours));
                 Change { status: Some(("resting".into(), Some(crate::db::to_ms(until)))), ..Change::default() }
@@ -199,15 +213,18 @@ impl BulkAction {
     }
 }
 
+/// One imported score: E.164 number, score 0..=100, the service that scored it.
+pub type ScoreRow = (String, u8, Option<String>);
+
 /// A reputation service's scores: CSV `number,spam_score[,source]`, header optional.
-pub fn parse_scores(
-    text: &str,
-    region: phonenumber::country::Id,
-) -> (Vec<(String, u8, Option<String>)>, Vec<Rejection>) {
+pub fn parse_scores(text: &str, region: phonenumber::country::Id) -> (Vec<ScoreRow>, Vec<Rejection>) {
     let text = text.trim_start_matches('\u{feff}');
     let has_header = text.lines().next().is_some_and(|l| l.to_ascii_lowercase().contains("score"));
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(has_header).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(has_header)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     for record in reader.records() {
         let Ok(record) = record else {
@@ -257,7 +274,10 @@ mod tests {
         assert_eq!((good[0].max_daily_calls, good[0].rotation_priority), (50, 10));
         assert_eq!(good[0].pool.as_deref(), Some("admissions"));
         assert_eq!((bad[0].line, bad[0].field.as_str()), (3, "max_daily_calls"));
-        assert_eq!((bad[1].line, bad[1].field.as_str(), bad[1].reason.as_str()), (4, "rotation_priority", "must be 1..=10"));
+        assert_eq!(
+            (bad[1].line, bad[1].field.as_str(), bad[1].reason.as_str()),
+            (4, "rotation_priority", "must be 1..=10")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ pub struct NumberView {
 
 impl NumberView {
     pub fn usage_percent(&self) -> u32 {
-        if self.effective_cap == 0 { 100 } else { (self.row.calls_today * 100 / self.effective_cap).min(100) }
+        self.row.calls_today.saturating_mul(100).checked_div(self.effective_cap).map_or(100, |p| p.min(100))
     }
 }
 
@@ -139,8 +140,6 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let code = if outcome.0.is_empty() && !bad.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok((code, Json(json!({"added": outcome.0, "existing": outcome.1, "rejected": bad}))).into_response())
 }
-
-use axum::response::{IntoResponse, Response};
 
 fn csv_line(cells: &[String]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
