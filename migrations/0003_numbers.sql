@@ -33,8 +33,9 @@ CREATE TABLE number_events (
 );
 CREATE INDEX number_events_number ON number_events(number_id, id);
 
--- Bumped by any change to caller_numbers, so the call loop's in-memory rotation
--- knows when to reload the pool.
+-- Bumped by any change to caller_numbers that changes who may dial or how much
+-- (not labels or first use), so the call loop's in-memory rotation knows when to
+-- reload the pool.
 CREATE TABLE rotation_meta (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL
@@ -43,7 +44,9 @@ INSERT INTO rotation_meta (id, version) VALUES (1, 0);
 CREATE TRIGGER caller_numbers_insert_version AFTER INSERT ON caller_numbers BEGIN
     UPDATE rotation_meta SET version = version + 1 WHERE id = 1;
 END;
-CREATE TRIGGER caller_numbers_update_version AFTER UPDATE ON caller_numbers BEGIN
+CREATE TRIGGER caller_numbers_update_version
+AFTER UPDATE OF enabled, status, max_daily_calls, rotation_priority, pool, spam_score, rest_until
+ON caller_numbers BEGIN
     UPDATE rotation_meta SET version = version + 1 WHERE id = 1;
 END;
 

@@ -13,13 +13,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::compliance::tz::TzMap;
 use crate::config::{Config, ProviderKind, Secret};
+use crate::db::numbers::NewNumber;
 use crate::db::{self, Db};
+use crate::numbers::Places;
+use crate::numbers::npa::NpaMap;
 use crate::provider::twilio::client::{Settings, TwilioClient};
 use crate::provider::{Provider, simulator};
 use crate::state::{AppState, LoopStatus, Wake};
-use crate::db::numbers::NewNumber;
-use crate::numbers::Places;
-use crate::numbers::npa::NpaMap;
 use crate::{dialer, scheduler, web};
 
 /// How long shutdown waits for create-call requests already sent.

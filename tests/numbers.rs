@@ -93,9 +93,12 @@ async fn numbers_api_contract() {
     assert_eq!(status, 422);
     let (status, _) = patch(&app, "/api/numbers/9999", json!({"label": "x"})).await;
     assert_eq!(status, 404);
-    let (status, body) =
-        patch(&app, &format!("/api/numbers/{id}"), json!({"status": "resting", "rest_hours": 2, "reason": "complaints"}))
-            .await;
+    let (status, body) = patch(
+        &app,
+        &format!("/api/numbers/{id}"),
+        json!({"status": "resting", "rest_hours": 2, "reason": "complaints"}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["number"]["status"], "resting");
     let until = body["number"]["rest_until"].as_i64().unwrap();
@@ -150,8 +153,8 @@ async fn dialing_pauses_at_the_caps_and_resumes_when_a_number_is_added() {
     app.ready().await;
     schedule_all(&app, 10).await;
 
-    let calls_ended = |n: i64| move |db: &rusqlite::Connection| {
-        count(db, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NOT NULL") == n
+    let calls_ended = |n: i64| {
+        move |db: &rusqlite::Connection| count(db, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NOT NULL") == n
     };
     app.wait_for(Duration::from_secs(30), "6 calls (every cap) end", calls_ended(6)).await;
     let status = app.get_json("/api/status").await;

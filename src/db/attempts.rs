@@ -240,7 +240,7 @@ pub fn end(tx: &Tx, attempt_id: i64, now_ms: i64) -> anyhow::Result<()> {
 /// slot back, and the lead returns to the queue at `retry_at_ms`.
 pub fn unplace(tx: &Tx, a: &AttemptState, retry_at_ms: i64, now_ms: i64) -> anyhow::Result<()> {
     tx.prepare_cached("DELETE FROM attempts WHERE id = ?1")?.execute([a.id])?;
-    crate::db::numbers::release(tx, a.caller_number_id, &a.usage_day)?;
+    crate::db::numbers::release(tx, a.caller_number_id, &a.usage_day, now_ms)?;
     tx.prepare_cached(
         "UPDATE leads SET status = 'scheduled', next_call_at = ?2, attempts = MAX(attempts - 1, 0), updated_at = ?3
          WHERE id = ?1",

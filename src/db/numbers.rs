@@ -134,12 +134,12 @@ pub fn mark_first_used(tx: &Tx, number_id: i64, day: &str) -> anyhow::Result<()>
 }
 
 /// Gives back a slot reserved for a call that was never placed.
-pub fn release(tx: &Tx, number_id: i64, day: &str) -> anyhow::Result<()> {
+pub fn release(tx: &Tx, number_id: i64, day: &str, now_ms: i64) -> anyhow::Result<()> {
     tx.prepare_cached("UPDATE number_usage SET calls = calls - 1 WHERE number_id = ?1 AND day = ?2 AND calls > 0")?
         .execute(params![number_id, day])?;
     // The number may have room again: the rotation reloads.
     bump_version(tx)?;
-    release_local_waits(tx, crate::db::to_ms(chrono::Utc::now()))?;
+    release_local_waits(tx, now_ms)?;
     Ok(())
 }
 
@@ -179,10 +179,13 @@ mod tests {
     fn config_adds_numbers_but_never_overwrites_edits() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("n.db")).unwrap();
-        let added = db.write_blocking(|tx| add(tx, &[n("+12025550101", 5), n("+12025550102", 5)], "config", 0)).unwrap();
+        let added =
+            db.write_blocking(|tx| add(tx, &[n("+12025550101", 5), n("+12025550102", 5)], "config", 0)).unwrap();
         assert_eq!(added.len(), 2);
-        db.write_blocking(|tx| Ok(tx.execute("UPDATE caller_numbers SET max_daily_calls = 9 WHERE id = ?1", [added[0]])?))
-            .unwrap();
+        db.write_blocking(|tx| {
+            Ok(tx.execute("UPDATE caller_numbers SET max_daily_calls = 9 WHERE id = ?1", [added[0]])?)
+        })
+        .unwrap();
         let again = db.write_blocking(|tx| add(tx, &[n("+12025550101", 5)], "config", 0)).unwrap();
         assert!(again.is_empty());
         let rows = db.read_blocking(|c| pool_rows(c, "2026-01-01")).unwrap();
@@ -198,7 +201,7 @@ mod tests {
         let got: Vec<bool> = (0..3).map(|_| db.write_blocking(|tx| reserve(tx, id, day, 2)).unwrap()).collect();
         assert_eq!(got, vec![true, true, false]);
         let v0 = db.read_blocking(version).unwrap();
-        db.write_blocking(|tx| release(tx, id, day)).unwrap();
+        db.write_blocking(|tx| release(tx, id, day, 0)).unwrap();
         assert_eq!(db.read_blocking(|c| used_on(c, id, day)).unwrap(), 1);
         assert!(db.read_blocking(version).unwrap() > v0, "a release reloads the rotation");
         assert_eq!(db.read_blocking(|c| used_on(c, id, "2026-03-09")).unwrap(), 0, "a new local day starts at 0");

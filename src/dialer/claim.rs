@@ -10,10 +10,10 @@ use chrono_tz::Tz;
 
 use crate::compliance::hours::CallingWindow;
 use crate::db::{self, Tx};
+use crate::dialer::rotation::load_pool;
 use crate::domain::status::Status;
 use crate::numbers::health::{Policy, Warmup};
 use crate::numbers::pool::{Choice, LocalPresence, Pool};
-use crate::dialer::rotation::load_pool;
 use crate::numbers::{Places, lead_place};
 
 /// What the claim needs to know, copied out of the app state.
@@ -123,26 +123,33 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             continue;
         }
         let place = lead_place(&rules.places, &lead.phone, &lead.state, &zones);
-        let (number_id, tier, candidates) = match pool.choose(&place, rules.local_presence) {
-            Choice::Number { id, tier, candidates } => (id, tier, candidates),
-            Choice::NoLocal => {
-                let next = capacity_returns(tx, rules.timezone, now)?;
-                db::attempts::defer(tx, lead.id, db::to_ms(next), "no_local_number")?;
-                continue;
+        let (number, tier, candidates) = loop {
+            let (id, tier, candidates) = match pool.choose(&place, rules.local_presence) {
+                Choice::Number { id, tier, candidates } => (id, tier, candidates),
+                Choice::NoLocal => break (None, None, 0),
+                Choice::Empty => {
+                    return Ok(Claim::Idle(Idle::NoCallerCapacity {
+                        resume_at: capacity_returns(tx, rules.timezone, now)?,
+                    }));
+                }
+            };
+            let Some(number) = pool.number(id).cloned() else { unreachable!("picked from the pool") };
+            if db::numbers::reserve(tx, id, &day, number.cap)? {
+                pool.used(id);
+                break (Some(number), Some(tier), candidates);
             }
-            Choice::Empty => {
-                return Ok(Claim::Idle(Idle::NoCallerCapacity {
-                    resume_at: capacity_returns(tx, rules.timezone, now)?,
-                }));
-            }
+            // Full although the pool saw room: another process dialled from it.
+            pool.full(id);
         };
-        let Some(number) = pool.number(number_id).cloned() else { unreachable!("picked from the pool") };
-        if !db::numbers::reserve(tx, number_id, &day, number.cap)? {
-            anyhow::bail!("caller number {number_id} was full although the rotation saw room");
-        }
-        pool.used(number_id);
+        let (Some(number), Some(tier)) = (number, tier) else {
+            let next = capacity_returns(tx, rules.timezone, now)?;
+            db::attempts::defer(tx, lead.id, db::to_ms(next), "no_local_number")?;
+            continue;
+        };
+        let number_id = number.id;
         if number.first_used_day.is_none() {
             db::numbers::mark_first_used(tx, number_id, &day)?;
+            pool.first_used(number_id, &day);
         }
         let attempt_id = db::attempts::insert(
             tx,

@@ -90,9 +90,11 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
                 // the note (and history) when its text changes, and frees no capacity.
                 let counts = !matches!(action, Action::Flag { .. });
                 let (id, change, reason) = match action {
-                    Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => {
-                        (id, Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() }, reason)
-                    }
+                    Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => (
+                        id,
+                        Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() },
+                        reason,
+                    ),
                     Action::Quarantine { id, reason } => {
                         (id, Change { status: Some(("quarantined".into(), None)), ..Change::default() }, reason)
                     }

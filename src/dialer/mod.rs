@@ -199,7 +199,7 @@ fn record(
     };
     if status != Status::Unknown {
         // Refused: nothing was created, so the caller number gets its slot back.
-        db::numbers::release(tx, call.caller_number_id, &call.usage_day)?;
+        db::numbers::release(tx, call.caller_number_id, &call.usage_day, now_ms)?;
     }
     let message = error.to_string();
     let progress = db::attempts::Progress { error: Some(&message), ..Default::default() };

@@ -8,10 +8,13 @@
 //! from elsewhere is never used, and the lead waits); `off` treats all as one tier.
 //!
 //! A [`Pool`] is the call loop's in-memory view of the numbers that may dial today,
-//! loaded from the store (`db::numbers::pool_rows`) and thrown away when the
-//! numbers change (the store bumps a version) or the local day turns. Caps are not
-//! decided here: the store reserves every slot with a guarded update; `remaining`
-//! only keeps full numbers out of the rotation.
+//! loaded from the store (`db::numbers::pool_rows`) and thrown away when a number's
+//! settings change (the store bumps a version), a slot is given back, or the local
+//! day turns; a reload starts the rotation again from the lowest id. Caps are not
+//! decided here: the store reserves every slot with a guarded update, and `used`
+//! only keeps full numbers out of the rotation. If the store refuses a slot the pool
+//! thought free (another process dialled from it), [`Pool::full`] drops the number
+//! and the claim chooses again.
 
 use std::collections::HashMap;
 
@@ -169,6 +172,23 @@ impl Pool {
             }
         }
         if self.has_capacity(pool.as_deref()) { Choice::NoLocal } else { Choice::Empty }
+    }
+
+    /// `id` turned out to have no room (another process used it): out of rotation.
+    pub fn full(&mut self, id: i64) {
+        if let Some(n) = self.numbers.iter_mut().find(|n| n.id == id) {
+            n.used = n.cap;
+        }
+        self.rotors.values_mut().for_each(|r| {
+            r.remove(id);
+        });
+    }
+
+    /// Records the first call of `id` (its warming starts), as the store did.
+    pub fn first_used(&mut self, id: i64, day: &str) {
+        if let Some(n) = self.numbers.iter_mut().find(|n| n.id == id) {
+            n.first_used_day.get_or_insert_with(|| day.to_string());
+        }
     }
 
     /// One more call placed from `id`: at its cap it leaves every rotation.
