@@ -7,7 +7,7 @@ use crate::domain::status::Status;
 
 /// Calls holding a concurrency slot (no final status yet).
 pub fn in_flight(tx: &Conn) -> anyhow::Result<i64> {
-    Ok(tx.query_row("SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL", [], |r| r.get(0))?)
+    Ok(tx.prepare_cached("SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL")?.query_row([], |r| r.get(0))?)
 }
 
 /// A scheduled lead whose batch has fired and whose time has come.
@@ -24,13 +24,15 @@ pub struct DueLead {
 
 /// Up to `limit` due leads, in due order (batch time, then id).
 pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead>> {
-    let mut stmt = tx.prepare_cached(
+    // The limit is part of the SQL text: a bound LIMIT makes SQLite re-prepare the
+    // statement on every call (callers use a couple of constant limits).
+    let mut stmt = tx.prepare_cached(&format!(
         "SELECT id, phone, timezone, schedule_id, batch_id, state FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
-         ORDER BY next_call_at, id LIMIT ?2",
-    )?;
+         ORDER BY next_call_at, id LIMIT {limit}"
+    ))?;
     let rows = stmt
-        .query_map(params![now_ms, limit], |r| {
+        .query_map(params![now_ms], |r| {
             Ok(DueLead {
                 id: r.get(0)?,
                 phone: r.get(1)?,

@@ -61,7 +61,7 @@ pub fn release_local_waits(tx: &Tx, now_ms: i64) -> anyhow::Result<usize> {
 
 /// Changes whenever any caller number changes (triggers) or a slot is released.
 pub fn version(conn: &Conn) -> anyhow::Result<i64> {
-    Ok(conn.query_row("SELECT version FROM rotation_meta WHERE id = 1", [], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT version FROM rotation_meta WHERE id = 1")?.query_row([], |r| r.get(0))?)
 }
 
 fn bump_version(tx: &Tx) -> anyhow::Result<()> {

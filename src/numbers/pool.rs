@@ -128,7 +128,11 @@ impl Pool {
     }
 
     pub fn number(&self, id: i64) -> Option<&PoolNumber> {
-        self.numbers.iter().find(|n| n.id == id)
+        self.numbers.binary_search_by_key(&id, |n| n.id).ok().map(|i| &self.numbers[i])
+    }
+
+    fn number_mut(&mut self, id: i64) -> Option<&mut PoolNumber> {
+        self.numbers.binary_search_by_key(&id, |n| n.id).ok().map(|i| &mut self.numbers[i])
     }
 
     /// Whether any number of `pool` (None = any) has a call left today.
@@ -176,7 +180,7 @@ impl Pool {
 
     /// `id` turned out to have no room (another process used it): out of rotation.
     pub fn full(&mut self, id: i64) {
-        if let Some(n) = self.numbers.iter_mut().find(|n| n.id == id) {
+        if let Some(n) = self.number_mut(id) {
             n.used = n.cap;
         }
         self.rotors.values_mut().for_each(|r| {
@@ -186,14 +190,14 @@ impl Pool {
 
     /// Records the first call of `id` (its warming starts), as the store did.
     pub fn first_used(&mut self, id: i64, day: &str) {
-        if let Some(n) = self.numbers.iter_mut().find(|n| n.id == id) {
+        if let Some(n) = self.number_mut(id) {
             n.first_used_day.get_or_insert_with(|| day.to_string());
         }
     }
 
     /// One more call placed from `id`: at its cap it leaves every rotation.
     pub fn used(&mut self, id: i64) {
-        let Some(n) = self.numbers.iter_mut().find(|n| n.id == id) else { return };
+        let Some(n) = self.number_mut(id) else { return };
         n.used = n.used.saturating_add(1);
         if n.used >= n.cap {
             self.rotors.values_mut().for_each(|r| {
