@@ -57,3 +57,6 @@ ALTER TABLE attempts ADD COLUMN caller_candidates INTEGER;
 
 -- Why a due lead is waiting (calling_hours | no_local_number); NULL when not waiting.
 ALTER TABLE leads ADD COLUMN wait_reason TEXT;
+
+-- A number's recent calls, for its derived health score.
+CREATE INDEX attempts_caller_number ON attempts(caller_number_id, id);

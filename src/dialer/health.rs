@@ -46,13 +46,15 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
     let r = &state.config.rotation;
     let derivation = Derivation { min_calls: r.health_min_calls as usize, short_call_seconds: r.short_call_seconds };
     let (window, policy, day) = (r.health_window_calls, r.policy(), local_day(state.resolved.timezone, now));
-    state
+    // Read on a reader connection: sampling every number's last calls must not hold
+    // the writer (and with it every claim) for the length of the scan.
+    let (numbers, samples) = state
         .db
-        .write(move |tx| {
-            let numbers = number_admin::list(tx, &day)?;
+        .read(move |c| {
+            let numbers = number_admin::list(c, &day)?;
             let mut samples = Vec::with_capacity(numbers.len());
             for n in &numbers {
-                let calls = number_admin::recent_calls(tx, n.id, window)?;
+                let calls = number_admin::recent_calls(c, n.id, window)?;
                 samples.push(
                     calls
                         .iter()
@@ -60,57 +62,67 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
                         .collect::<Vec<_>>(),
                 );
             }
-            let rates: Vec<f64> = samples.iter().filter_map(|s| health::answer_rate(s, &derivation)).collect();
-            let median = health::median(&rates);
-            let now_ms = to_ms(now);
-            let mut changed = 0;
-            let mut views = Vec::with_capacity(numbers.len());
-            for (n, s) in numbers.iter().zip(&samples) {
-                let mut score = n.spam_score;
-                // A score set by hand or imported stands until a person changes it.
-                if n.spam_source.as_deref().is_none_or(|src| src == "derived")
-                    && let Some(derived) = health::derived_score(s, median, &derivation)
-                    && Some(derived) != n.spam_score
-                {
-                    let change = Change { spam_score: Some((Some(derived), "derived".into())), ..Change::default() };
-                    number_admin::apply(tx, n.id, &change, "from its last calls", "health", now_ms)?;
-                    score = Some(derived);
-                }
-                views.push(View {
-                    id: n.id,
-                    pool: n.pool.clone(),
-                    status: status_of(&n.status),
-                    band: Band::of(score),
-                    rest_until: n.rest_until.map(from_ms),
-                    rotation_enabled: n.rotation_enabled,
-                });
-            }
-            for action in health::enforce(&views, &policy, now) {
-                // A flag repeats every pass while the condition holds; it only changes
-                // the note (and history) when its text changes, and frees no capacity.
-                let counts = !matches!(action, Action::Flag { .. });
-                let (id, change, reason) = match action {
-                    Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => (
-                        id,
-                        Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() },
-                        reason,
-                    ),
-                    Action::Quarantine { id, reason } => {
-                        (id, Change { status: Some(("quarantined".into(), None)), ..Change::default() }, reason)
-                    }
-                    Action::Restore { id, reason } => {
-                        (id, Change { status: Some(("active".into(), None)), ..Change::default() }, reason)
-                    }
-                    Action::Flag { id, reason } => {
-                        (id, Change { attention: Some(Some(reason.clone())), ..Change::default() }, reason)
-                    }
-                };
-                number_admin::apply(tx, id, &change, &reason, "health", now_ms)?;
-                changed += usize::from(counts);
-            }
-            Ok(changed)
+            Ok((numbers, samples))
         })
-        .await
+        .await?;
+    let rates: Vec<f64> = samples.iter().filter_map(|s| health::answer_rate(s, &derivation)).collect();
+    let median = health::median(&rates);
+    let mut changes: Vec<(i64, Change, String)> = Vec::new();
+    let mut views = Vec::with_capacity(numbers.len());
+    for (n, s) in numbers.iter().zip(&samples) {
+        let mut score = n.spam_score;
+        // A score set by hand or imported stands until a person changes it.
+        if n.spam_source.as_deref().is_none_or(|src| src == "derived")
+            && let Some(derived) = health::derived_score(s, median, &derivation)
+            && Some(derived) != n.spam_score
+        {
+            let change = Change { spam_score: Some((Some(derived), "derived".into())), ..Change::default() };
+            changes.push((n.id, change, "from its last calls".into()));
+            score = Some(derived);
+        }
+        views.push(View {
+            id: n.id,
+            pool: n.pool.clone(),
+            status: status_of(&n.status),
+            band: Band::of(score),
+            rest_until: n.rest_until.map(from_ms),
+            rotation_enabled: n.rotation_enabled,
+        });
+    }
+    let mut changed = 0;
+    for action in health::enforce(&views, &policy, now) {
+        // A flag repeats every pass while the condition holds; it only changes the
+        // note (and history) when its text changes, and frees no capacity.
+        changed += usize::from(!matches!(action, Action::Flag { .. }));
+        changes.push(match action {
+            Action::Rest { id, until, reason } | Action::ExtendRest { id, until, reason } => {
+                (id, Change { status: Some(("resting".into(), Some(to_ms(until)))), ..Change::default() }, reason)
+            }
+            Action::Quarantine { id, reason } => {
+                (id, Change { status: Some(("quarantined".into(), None)), ..Change::default() }, reason)
+            }
+            Action::Restore { id, reason } => {
+                (id, Change { status: Some(("active".into(), None)), ..Change::default() }, reason)
+            }
+            Action::Flag { id, reason } => {
+                (id, Change { attention: Some(Some(reason.clone())), ..Change::default() }, reason)
+            }
+        });
+    }
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let now_ms = to_ms(now);
+    state
+        .db
+        .write(move |tx| {
+            for (id, change, reason) in &changes {
+                number_admin::apply(tx, *id, change, reason, "health", now_ms)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(changed)
 }
 
 pub fn status_of(s: &str) -> Status {
