@@ -52,6 +52,8 @@ pub struct LeadRow {
     pub next_call_at: Option<i64>,
     #[serde(skip)]
     pub schedule_id: Option<i64>,
+    /// Why a scheduled lead is waiting: `calling_hours` | `no_local_number`.
+    pub wait_reason: Option<String>,
 }
 
 /// Filter shared by the listing, the count and "select all matching".
@@ -149,7 +151,7 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
 }
 
 const COLUMNS: &str = "id, uuid, phone, name, email, partner, status, attempts, timezone,
-                       timezone_source, state, next_call_at, schedule_id";
+                       timezone_source, state, next_call_at, schedule_id, wait_reason";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<LeadRow> {
     Ok(LeadRow {
@@ -166,6 +168,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<LeadRow> {
         state: r.get(10)?,
         next_call_at: r.get(11)?,
         schedule_id: r.get(12)?,
+        wait_reason: r.get(13)?,
     })
 }
 
