@@ -1,7 +1,10 @@
 //! Test harness: the whole app on a loopback port 0 with the simulated carrier and a
 //! temporary SQLite file. Each app runs in its own tokio runtime on its own thread,
 //! so a test can stop it gracefully or crash it (drop the runtime mid-flight).
+//! `browser`: headless Chromium over WebDriver for the browser tests.
 #![allow(dead_code)]
+
+pub mod browser;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
