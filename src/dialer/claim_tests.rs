@@ -6,83 +6,33 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::db::Db;
-use crate::db::leads::NewLead;
-use crate::db::schedules::NewSchedule;
+use crate::dialer::fixtures::{self, Store, add_numbers, claim_at, count, plain_leads, seed_leads, store, utc};
 
-fn setup(n_leads: usize, caps: &[u32], dnc_every: usize) -> (Db, tempfile::TempDir, DateTime<Utc>) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("claim.db")).unwrap();
+/// Caller numbers with `caps` (priority 5) and `n_leads` leads in 415 that fired now;
+/// every `dnc_every`-th lead, starting with the first, is on the DNC list (0 = none).
+fn setup(n_leads: usize, caps: &[u32], dnc_every: usize) -> (Store, DateTime<Utc>) {
+    let s = store();
     let now = Utc::now();
-    let now_ms = db::to_ms(now);
-    db.write_blocking(|tx| {
-        let numbers: Vec<db::numbers::NewNumber> = caps
-            .iter()
-            .enumerate()
-            .map(|(i, cap)| db::numbers::NewNumber {
-                number: format!("+1202555{:04}", 100 + i),
-                label: None,
-                max_daily_calls: *cap,
-                rotation_priority: 5,
-                pool: None,
-            })
-            .collect();
-        db::numbers::add(tx, &numbers, "test", now_ms)?;
-        let import_id = db::imports::start(tx, "test", now_ms)?;
-        let mut ids = Vec::new();
-        for i in 0..n_leads {
-            let phone = format!("+1415700{i:04}");
-            if dnc_every > 0 && i % dnc_every == 0 {
-                tx.execute("INSERT INTO dnc (phone, source, created_at) VALUES (?1, 'test', 0)", [&phone])?;
+    let numbers: Vec<(String, u32, u8)> =
+        caps.iter().enumerate().map(|(i, cap)| (format!("+1202555{:04}", 100 + i), *cap, 5)).collect();
+    add_numbers(&s.db, &numbers);
+    let leads = plain_leads(n_leads);
+    if dnc_every > 0 {
+        s.db.write_blocking(|tx| {
+            for (phone, _) in leads.iter().step_by(dnc_every) {
+                tx.execute("INSERT INTO dnc (phone, source, created_at) VALUES (?1, 'test', 0)", [phone])?;
             }
-            let lead = NewLead {
-                line: i as u64,
-                uuid: None,
-                phone,
-                whatsapp: String::new(),
-                name: String::new(),
-                email: String::new(),
-                partner: String::new(),
-                state: String::new(),
-                timezone: None,
-                timezone_source: "default",
-                status: Status::Pending,
-            };
-            db::leads::upsert(tx, &lead, import_id, now_ms)?;
-            ids.push(tx.last_insert_rowid());
-        }
-        let schedule = NewSchedule {
-            start_at_ms: now_ms,
-            timezone: "UTC",
-            parallel_calls: 50,
-            interval_seconds: 1,
-            total_leads: n_leads,
-            total_batches: 1,
-        };
-        let schedule_id = db::schedules::insert(tx, &schedule, now_ms)?;
-        let batch_id = db::schedules::insert_batch(tx, schedule_id, 0, now_ms, n_leads)?;
-        db::leads::mark_scheduled(tx, &ids, schedule_id, batch_id, now_ms)?;
-        db::schedules::fire_due(tx, now_ms, 60_000)?;
-        Ok(())
-    })
-    .unwrap();
-    (db, dir, now)
+            Ok(())
+        })
+        .unwrap();
+    }
+    seed_leads(&s.db, &leads, now);
+    (s, now)
 }
 
 /// Rules for tests: all-day window, UTC, warming off (caps are exactly as given).
-pub(crate) fn rules(max_concurrent_calls: u32) -> Rules {
-    let tz = Arc::new(crate::compliance::tz::TzMap::embedded());
-    Rules {
-        max_concurrent_calls,
-        window: CallingWindow::parse("00:00", "24:00").unwrap(),
-        timezone: "UTC".parse().unwrap(),
-        provider: "test",
-        local_presence: LocalPresence::Prefer,
-        warmup: Warmup { enabled: false, start_calls: 25, days: 14 },
-        policy: Policy::default(),
-        places: Arc::new(Places { npa: crate::numbers::npa::NpaMap::embedded(), tz }),
-        rotation: Arc::default(),
-    }
+fn rules(max_concurrent_calls: u32) -> Rules {
+    fixtures::rules("UTC", LocalPresence::Prefer, max_concurrent_calls)
 }
 
 proptest! {
@@ -96,12 +46,13 @@ proptest! {
         // true = claim, false = end the oldest call in flight
         steps in proptest::collection::vec(any::<bool>(), 1..80),
     ) {
-        let (db, _dir, now) = setup(n_leads, &caps, dnc_every);
+        let (s, now) = setup(n_leads, &caps, dnc_every);
+        let db = &s.db;
         let rules = rules(max_concurrent);
         let mut in_flight: Vec<i64> = Vec::new();
         for claim_next in steps {
             if claim_next {
-                let result = db.write_blocking(|tx| claim(tx, &rules, now)).unwrap();
+                let result = claim_at(db, &rules, now);
                 match result {
                     Claim::Dial(c) => in_flight.push(c.attempt_id),
                     Claim::Idle(Idle::MaxConcurrent { in_flight: n }) => {
@@ -109,11 +60,11 @@ proptest! {
                         prop_assert_eq!(in_flight.len(), max_concurrent as usize);
                     }
                     Claim::Idle(Idle::NoCallerCapacity { .. }) => {
-                        let used: i64 = db.read_blocking(|c| Ok(c.query_row("SELECT COALESCE(SUM(calls),0) FROM number_usage", [], |r| r.get(0))?)).unwrap();
+                        let used = count(db, "SELECT COALESCE(SUM(calls),0) FROM number_usage");
                         prop_assert_eq!(used, caps.iter().map(|c| i64::from(*c)).sum::<i64>(), "stopped with capacity left");
                     }
                     Claim::Idle(Idle::NothingDue { .. }) => {
-                        let due: i64 = db.read_blocking(|c| Ok(c.query_row("SELECT COUNT(*) FROM leads WHERE status = 'scheduled'", [], |r| r.get(0))?)).unwrap();
+                        let due = count(db, "SELECT COUNT(*) FROM leads WHERE status = 'scheduled'");
                         prop_assert_eq!(due, 0, "stopped with leads due");
                     }
                 }
@@ -147,14 +98,14 @@ proptest! {
 
 #[test]
 fn leads_outside_their_hours_wait_until_the_window_opens() {
-    let (db, _dir, _) = setup(1, &[10], 0);
+    let (s, _) = setup(1, &[10], 0);
     // 03:00 in Los Angeles: the lead waits until 08:00 local.
-    db.write_blocking(|tx| Ok(tx.execute("UPDATE leads SET timezone = 'America/Los_Angeles'", [])?)).unwrap();
-    let at = Utc.with_ymd_and_hms(2026, 11, 23, 11, 0, 0).unwrap();
+    s.db.write_blocking(|tx| Ok(tx.execute("UPDATE leads SET timezone = 'America/Los_Angeles'", [])?)).unwrap();
+    let at = utc(2026, 11, 23, 11, 0, 0);
     let rules = Rules { window: CallingWindow::us_federal(), ..rules(5) };
-    let result = db.write_blocking(|tx| claim(tx, &rules, at)).unwrap();
-    let opens = Utc.with_ymd_and_hms(2026, 11, 23, 16, 0, 0).unwrap();
+    let result = claim_at(&s.db, &rules, at);
+    let opens = utc(2026, 11, 23, 16, 0, 0);
     assert!(matches!(result, Claim::Idle(Idle::NothingDue { next: Some(t) }) if t == opens), "{result:?}");
-    let result = db.write_blocking(|tx| claim(tx, &rules, opens)).unwrap();
+    let result = claim_at(&s.db, &rules, opens);
     assert!(matches!(result, Claim::Dial(_)), "{result:?}");
 }

@@ -7,6 +7,9 @@ pub mod health;
 pub mod reconcile;
 pub mod rotation;
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+
 use std::time::Duration;
 
 use chrono::Utc;

@@ -38,3 +38,7 @@ pub fn load_pool(tx: &Tx, rules: &Rules, day: &str, version: i64, now: DateTime<
 #[cfg(test)]
 #[path = "rotation_tests.rs"]
 mod rotation_tests;
+
+#[cfg(test)]
+#[path = "rotation_props.rs"]
+mod rotation_props;
