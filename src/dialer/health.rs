@@ -7,10 +7,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Rotation;
 use crate::db::number_admin::{self, Change};
-use crate::db::{self, from_ms, to_ms};
+use crate::db::{self, Db, from_ms, to_ms};
 use crate::dialer::claim::local_day;
 use crate::numbers::health::{self, Action, Band, Derivation, Sample, Status, View};
 use crate::state::AppState;
@@ -18,7 +20,7 @@ use crate::state::AppState;
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let every = Duration::from_secs(u64::from(state.config.rotation.health_check_minutes) * 60);
     loop {
-        let wait = match check(&state, Utc::now()).await {
+        let wait = match check(&state.db, &state.config.rotation, state.resolved.timezone, Utc::now()).await {
             Ok(changed) => {
                 if changed > 0 {
                     state.wake.dialer.notify_one();
@@ -41,15 +43,14 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// One pass; returns how many numbers changed.
-pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let r = &state.config.rotation;
+/// One pass at `now` with the `[rotation]` settings and the configured zone;
+/// returns how many numbers changed status.
+pub async fn check(db: &Db, r: &Rotation, timezone: Tz, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let derivation = Derivation { min_calls: r.health_min_calls as usize, short_call_seconds: r.short_call_seconds };
-    let (window, policy, day) = (r.health_window_calls, r.policy(), local_day(state.resolved.timezone, now));
+    let (window, policy, day) = (r.health_window_calls, r.policy(), local_day(timezone, now));
     // Read on a reader connection: sampling every number's last calls must not hold
     // the writer (and with it every claim) for the length of the scan.
-    let (numbers, samples) = state
-        .db
+    let (numbers, samples) = db
         .read(move |c| {
             let numbers = number_admin::list(c, &day)?;
             let mut samples = Vec::with_capacity(numbers.len());
@@ -113,15 +114,13 @@ pub async fn check(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize
         return Ok(0);
     }
     let now_ms = to_ms(now);
-    state
-        .db
-        .write(move |tx| {
-            for (id, change, reason) in &changes {
-                number_admin::apply(tx, *id, change, reason, "health", now_ms)?;
-            }
-            Ok(())
-        })
-        .await?;
+    db.write(move |tx| {
+        for (id, change, reason) in &changes {
+            number_admin::apply(tx, *id, change, reason, "health", now_ms)?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(changed)
 }
 
@@ -131,5 +130,65 @@ pub fn status_of(s: &str) -> Status {
         "quarantined" => Status::Quarantined,
         "retired" => Status::Retired,
         _ => Status::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialer::fixtures::{add_numbers, store};
+
+    /// Ended calls for `number_id`: `answered` of `total` answered, each lasting `seconds`.
+    fn calls(db: &Db, number_id: i64, total: u32, answered: u32, seconds: u32) {
+        db.write_blocking(|tx| {
+            let lead: i64 = tx.query_row(
+                "INSERT INTO leads (uuid, phone, created_at, updated_at) VALUES (hex(randomblob(16)), ?1, 0, 0)
+                 RETURNING id",
+                [format!("+1415700{number_id:02}00")],
+                |r| r.get(0),
+            )?;
+            for i in 0..total {
+                let status = if i < answered { "completed" } else { "no_answer" };
+                tx.execute(
+                    "INSERT INTO attempts (lead_id, caller_number_id, caller_number, to_number, usage_day, provider,
+                                           status, created_at, ended_at, duration_seconds)
+                     VALUES (?1, ?2, '', '', '2026-01-01', 'test', ?3, 0, 1, ?4)",
+                    rusqlite::params![lead, number_id, status, seconds],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// Scores are derived from each number's own calls against the pool's median;
+    /// the one far below it is rested, within the resting share; a score set by
+    /// hand is left alone.
+    #[tokio::test]
+    async fn derived_scores_rest_the_number_that_nobody_answers() {
+        let s = store();
+        let numbers: Vec<(String, u32, u8)> = (0..4).map(|i| (format!("+1202237010{i}"), 100, 5)).collect();
+        let ids = add_numbers(&s.db, &numbers);
+        for id in &ids[..3] {
+            calls(&s.db, *id, 30, 15, 60); // 50 % answered, long calls
+        }
+        calls(&s.db, ids[3], 30, 3, 2); // 10 % answered, all hung up at once
+        let r = Rotation { max_resting_share_percent: 25, ..Rotation::default() };
+        let now = Utc::now();
+        let tz: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(check(&s.db, &r, tz, now).await.unwrap(), 1);
+        let rows = s.db.read_blocking(|c| number_admin::list(c, "")).unwrap();
+        let bad = rows.iter().find(|n| n.id == ids[3]).unwrap();
+        // 70 × (1 − 0.1/0.5) + 30 × 1 = 86: flagged → quarantined (1 of 4 = the 25 % share).
+        assert_eq!((bad.spam_score, bad.spam_source.as_deref()), (Some(86), Some("derived")));
+        assert_eq!(bad.status, "quarantined");
+        assert!(rows.iter().filter(|n| n.id != ids[3]).all(|n| n.spam_score == Some(0) && n.status == "active"));
+
+        // A person's score stands: the next pass does not overwrite it.
+        let manual = Change { spam_score: Some((Some(40), "manual".into())), ..Change::default() };
+        s.db.write_blocking(|tx| number_admin::apply(tx, ids[0], &manual, "", "user", 0)).unwrap();
+        check(&s.db, &r, tz, now).await.unwrap();
+        let rows = s.db.read_blocking(|c| number_admin::list(c, "")).unwrap();
+        assert_eq!(rows.iter().find(|n| n.id == ids[0]).unwrap().spam_score, Some(40));
     }
 }
