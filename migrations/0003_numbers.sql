@@ -55,7 +55,7 @@ END;
 ALTER TABLE attempts ADD COLUMN caller_tier TEXT;
 ALTER TABLE attempts ADD COLUMN caller_candidates INTEGER;
 
--- Why a due lead is waiting (calling_hours | no_local_number); NULL when not waiting.
+-- Why a due lead is waiting (calling_hours | no_local_number | lead_24h_cap); NULL when not waiting.
 ALTER TABLE leads ADD COLUMN wait_reason TEXT;
 
 -- A number's recent calls, for its derived health score.

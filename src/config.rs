@@ -31,6 +31,7 @@ pub struct Config {
     pub dialing: Dialing,
     pub numbers: Option<Vec<NumberSeed>>,
     pub rotation: Rotation,
+    pub compliance: Compliance,
     pub provider: Provider,
     pub simulator: Simulator,
 }
@@ -90,6 +91,21 @@ pub struct NumberSeed {
     /// Campaign pool name; unset = the shared pool.
     #[serde(default)]
     pub pool: Option<String>,
+}
+
+/// `[compliance]`: rules that hold whatever the schedule or campaign says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compliance {
+    /// Calls to one lead (phone number) in any rolling 24 hours, across every caller
+    /// ID and schedule (ours; FL, OK and MD set 3 by law — compliance.md §1.6).
+    pub max_calls_per_lead_24h: u32,
+}
+
+impl Default for Compliance {
+    fn default() -> Self {
+        Compliance { max_calls_per_lead_24h: 3 }
+    }
 }
 
 /// `[rotation]`: caller-ID selection, warming and health policy (all ours; see
@@ -358,6 +374,9 @@ impl Config {
                 bail!("numbers[{idx}].rotation_priority must be 1..=10");
             }
             numbers.push((number, seed.clone()));
+        }
+        if self.compliance.max_calls_per_lead_24h == 0 {
+            bail!("compliance.max_calls_per_lead_24h must be at least 1");
         }
         let r = &self.rotation;
         if r.warning_cap_reduction_percent > 100 || r.max_resting_share_percent > 100 {

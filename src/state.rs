@@ -64,6 +64,7 @@ impl AppState {
             window: self.resolved.window,
             timezone: self.resolved.timezone,
             provider: self.provider.name(),
+            max_calls_per_lead_24h: self.config.compliance.max_calls_per_lead_24h,
             local_presence: self.config.rotation.local_presence,
             warmup: self.config.rotation.warmup(),
             policy: self.config.rotation.policy(),

@@ -96,11 +96,21 @@ pub fn on_dnc(tx: &Tx, phone: &str) -> anyhow::Result<bool> {
 
 /// Moves a lead's next eligible time (e.g. to when its calling hours open).
 /// Puts a due lead back to wait until `next_ms`, with the reason shown on the
-/// dashboard (`calling_hours` | `no_local_number`).
+/// dashboard (`calling_hours` | `no_local_number` | `lead_24h_cap`).
 pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64, reason: &str) -> anyhow::Result<()> {
     tx.prepare_cached("UPDATE leads SET next_call_at = ?2, wait_reason = ?3 WHERE id = ?1")?
         .execute(params![lead_id, next_ms, reason])?;
     Ok(())
+}
+
+/// Start times (UTC ms, ascending) of the calls made to `lead_id` since `since_ms`,
+/// whatever the caller number or schedule: the rolling 24-hour count.
+pub fn lead_calls_since(tx: &Tx, lead_id: i64, since_ms: i64) -> anyhow::Result<Vec<i64>> {
+    let rows = tx
+        .prepare_cached("SELECT created_at FROM attempts WHERE lead_id = ?1 AND created_at > ?2 ORDER BY created_at")?
+        .query_map(params![lead_id, since_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 pub fn exists_for(tx: &Tx, lead_id: i64, schedule_id: Option<i64>) -> anyhow::Result<bool> {

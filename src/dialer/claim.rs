@@ -24,6 +24,8 @@ pub struct Rules {
     /// Zone for "today" (caps) and leads whose zone is unknown.
     pub timezone: Tz,
     pub provider: &'static str,
+    /// Calls to one lead in any rolling 24 hours (`compliance.max_calls_per_lead_24h`).
+    pub max_calls_per_lead_24h: u32,
     pub local_presence: LocalPresence,
     pub warmup: Warmup,
     pub policy: Policy,
@@ -74,6 +76,8 @@ pub enum Claim {
     Idle(Idle),
 }
 
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
 /// How many due leads one claim looks at before giving the writer back.
 const SCAN: u32 = 64;
 
@@ -112,6 +116,14 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             // was put back by hand; the unique index would refuse the insert anyway.
             db::leads::set_status(tx, lead.id, Status::Failed, now_ms)?;
             tracing::warn!(lead_id = lead.id, "lead already has an attempt in this schedule; not redialled");
+            continue;
+        }
+        let recent = db::attempts::lead_calls_since(tx, lead.id, now_ms - DAY_MS)?;
+        let cap = rules.max_calls_per_lead_24h.max(1) as usize;
+        if recent.len() >= cap {
+            // Rolling 24 h: the lead may be called again when the oldest of its last
+            // `cap` calls is 24 hours old.
+            db::attempts::defer(tx, lead.id, recent[recent.len() - cap] + DAY_MS, "lead_24h_cap")?;
             continue;
         }
         let zones = lead_zones(lead.timezone.as_deref(), rules.timezone);

@@ -109,3 +109,33 @@ fn leads_outside_their_hours_wait_until_the_window_opens() {
     let result = claim_at(&s.db, &rules, opens);
     assert!(matches!(result, Claim::Dial(_)), "{result:?}");
 }
+
+/// A lead called three times in the last 24 hours (other schedules, any caller ID)
+/// waits until the oldest of those calls is 24 hours old, then is dialled.
+#[test]
+fn a_lead_is_called_at_most_three_times_in_any_24_hours() {
+    let (s, _) = setup(1, &[10], 0);
+    let at = utc(2026, 11, 23, 15, 0, 0);
+    let hours_ago = |h: i64| db::to_ms(at - chrono::Duration::hours(h));
+    s.db.write_blocking(|tx| {
+        for h in [30, 20, 10, 1] {
+            tx.execute(
+                "INSERT INTO attempts (lead_id, caller_number_id, caller_number, to_number, usage_day, provider,
+                                       status, created_at, ended_at)
+                 SELECT id, 1, '+12025550100', phone, '2026-11-22', 'test', 'no_answer', ?1, ?1 FROM leads",
+                [hours_ago(h)],
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let rules = Rules { max_calls_per_lead_24h: 3, ..rules(5) };
+    let result = claim_at(&s.db, &rules, at);
+    // The call 30 h ago no longer counts; the one 20 h ago frees a slot in 4 hours.
+    let free = at + chrono::Duration::hours(4);
+    assert!(matches!(result, Claim::Idle(Idle::NothingDue { next: Some(t) }) if t == free), "{result:?}");
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM leads WHERE wait_reason = 'lead_24h_cap'"), 1);
+    let result = claim_at(&s.db, &rules, free - chrono::Duration::seconds(1));
+    assert!(matches!(result, Claim::Idle(_)), "{result:?}");
+    assert!(matches!(claim_at(&s.db, &rules, free), Claim::Dial(_)));
+}

@@ -41,6 +41,7 @@ pub(crate) fn rules(timezone: &str, local_presence: LocalPresence, max_concurren
         window: CallingWindow::parse("00:00", "24:00").unwrap(),
         timezone: timezone.parse().unwrap(),
         provider: "test",
+        max_calls_per_lead_24h: 3,
         local_presence,
         warmup: Warmup { enabled: false, start_calls: 25, days: 14 },
         policy: Policy::default(),
