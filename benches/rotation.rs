@@ -214,6 +214,8 @@ impl ClaimBench {
             window: CallingWindow::parse("00:00", "24:00").expect("window"),
             timezone: "UTC".parse().expect("UTC"),
             provider: "bench",
+            // Each lead is claimed once per round; the rolling cap never binds.
+            max_calls_per_lead_24h: u32::MAX,
             local_presence: LocalPresence::Prefer,
             warmup: Warmup { enabled: false, start_calls: 25, days: 14 },
             policy: Policy::default(),

@@ -111,6 +111,7 @@ fn import_file(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         "imported": summary.imported,
         "duplicates": summary.duplicates,
         "rejected": summary.rejected,
+        "dnc": summary.dnc,
         "errors": summary.errors.iter().take(20).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&shown)?);

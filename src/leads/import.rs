@@ -1,7 +1,8 @@
 //! Streaming CSV import: read in chunks, parse rows in parallel, write each chunk in
 //! one transaction. Memory stays bounded by the chunk size whatever the file size.
 //! A bad row is rejected with its line, field and reason and never stops the rest;
-//! chunks already written stay written.
+//! chunks already written stay written. Leads whose number is on the do-not-call list
+//! are stored with status `do_not_call` (the DNC scrub), never dropped.
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc;
@@ -39,6 +40,10 @@ pub struct Summary {
     pub imported: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Leads whose number is on the do-not-call list: stored (or, if already stored
+    /// and waiting, marked) with status `do_not_call`, never deleted. Counted within
+    /// `imported` / `duplicates` as well.
+    pub dnc: u64,
     pub errors: Vec<Rejection>,
 }
 
@@ -82,7 +87,7 @@ pub fn run(
     }
     let now_ms = db::to_ms(chrono::Utc::now());
     let import_id = ctx.db.write_blocking(|tx| db::imports::start(tx, filename, now_ms))?;
-    let mut summary = Summary { import_id, imported: 0, duplicates: 0, rejected: 0, errors: Vec::new() };
+    let mut summary = Summary { import_id, imported: 0, duplicates: 0, rejected: 0, dnc: 0, errors: Vec::new() };
     let n_columns = header.len();
 
     // Two stages: this thread parses chunk k+1 while the writer thread stores chunk k.
@@ -140,24 +145,42 @@ pub fn run(
 
 fn write_chunk(db: &Db, import_id: i64, chunk: Parsed, summary: &mut Summary) -> anyhow::Result<()> {
     let now_ms = db::to_ms(chrono::Utc::now());
-    let (mut imported, mut duplicates, mut rejected) = (0, 0, 0);
+    let (mut imported, mut duplicates, mut rejected, mut dnc) = (0, 0, 0, 0);
     let mut errors = Vec::new();
     db.write_blocking(|tx| {
+        // The DNC scrub: one indexed lookup per row, skipped while the list is empty.
+        let scrub = !db::dnc::is_empty(tx)?;
         for row in &chunk.rows {
             let rejection = match row {
-                Ok(lead) => match db::leads::upsert(tx, lead, import_id, now_ms)? {
-                    Upsert::Inserted => {
-                        imported += 1;
-                        continue;
+                Ok(lead) => {
+                    let listed = scrub && db::dnc::contains(tx, &lead.phone)?;
+                    let scrubbed;
+                    let lead = if listed {
+                        scrubbed = NewLead { status: Status::DoNotCall, ..lead.clone() };
+                        &scrubbed
+                    } else {
+                        lead
+                    };
+                    match db::leads::upsert(tx, lead, import_id, now_ms)? {
+                        Upsert::Inserted => {
+                            imported += 1;
+                            dnc += u64::from(listed);
+                            continue;
+                        }
+                        Upsert::Merged => {
+                            duplicates += 1;
+                            // A re-import never changes a status, except that a waiting
+                            // lead on the list is marked (as adding the number would).
+                            if listed && db::dnc::mark_leads(tx, &lead.phone, now_ms)? > 0 {
+                                dnc += 1;
+                            }
+                            continue;
+                        }
+                        Upsert::Conflict(reason) => {
+                            rejection(lead.line, "lead_uuid", lead.uuid.as_deref().unwrap_or(""), &reason, "")
+                        }
                     }
-                    Upsert::Merged => {
-                        duplicates += 1;
-                        continue;
-                    }
-                    Upsert::Conflict(reason) => {
-                        rejection(lead.line, "lead_uuid", lead.uuid.as_deref().unwrap_or(""), &reason, "")
-                    }
-                },
+                }
                 Err(r) => r.clone(),
             };
             db::imports::add_rejection(tx, import_id, &rejection)?;
@@ -169,6 +192,7 @@ fn write_chunk(db: &Db, import_id: i64, chunk: Parsed, summary: &mut Summary) ->
     summary.imported += imported;
     summary.duplicates += duplicates;
     summary.rejected += rejected;
+    summary.dnc += dnc;
     let room = MAX_ERRORS_INLINE.saturating_sub(summary.errors.len());
     summary.errors.extend(errors.into_iter().take(room));
     Ok(())

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 mod dashboard;
+mod dnc;
 mod error;
 mod numbers;
 mod numbers_page;
@@ -21,6 +22,9 @@ pub use error::AppError;
 
 /// Request bodies other than CSV uploads: JSON and webhook forms are small.
 const SMALL_BODY: usize = 1 << 20;
+/// Do-not-call lists (pasted, uploaded or posted): read whole, so bounded apart from
+/// the lead upload limit. 16 MiB is about a million numbers.
+const DNC_BODY: usize = 16 << 20;
 
 pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.config.server.max_upload_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
@@ -28,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/leads/import", post(api::import))
         .route("/import", post(dashboard::import))
         .layer(DefaultBodyLimit::max(upload_limit));
+    let dnc_lists = Router::new()
+        .route("/api/dnc", get(dnc::list).post(dnc::add))
+        .route("/dnc/add", post(dnc::page_add))
+        .layer(DefaultBodyLimit::max(DNC_BODY));
     Router::new()
         .route("/", get(dashboard::index))
         .route("/leads/{id}", get(dashboard::lead))
@@ -38,11 +46,17 @@ pub fn router(state: AppState) -> Router {
         .route("/numbers/bulk", post(numbers_page::bulk))
         .route("/numbers/scores", post(numbers_page::scores))
         .route("/numbers/{id}", get(numbers_page::detail))
+        .route("/dnc", get(dnc::page))
+        .route("/dnc/remove", post(dnc::page_remove))
+        .route("/dnc/{phone}", get(dnc::detail))
         .route("/api/numbers", get(numbers::list).post(numbers::add))
         .route("/api/numbers/bulk", post(numbers::bulk))
         .route("/api/numbers/scores", post(numbers::scores))
         .route("/api/numbers/plan", get(numbers::plan))
         .route("/api/numbers/{id}", get(numbers::get).patch(numbers::patch))
+        .route("/api/dnc/export.csv", get(dnc::export))
+        .route("/api/dnc/{phone}", get(dnc::get).delete(dnc::remove))
+        .route("/api/opt-out", post(dnc::opt_out))
         .route("/healthz", get(status::healthz))
         .route("/api/status", get(status::api_status))
         .route("/api/leads", get(api::leads))
@@ -57,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{*path}", get(assets::serve))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .merge(uploads)
+        .merge(dnc_lists)
         .with_state(state)
 }
 

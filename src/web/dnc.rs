@@ -1,0 +1,608 @@
+//! The do-not-call list over HTTP. JSON: `GET/POST /api/dnc`, `GET/DELETE
+//! /api/dnc/{phone}`, `GET /api/dnc/export.csv`, `POST /api/opt-out`. Dashboard: the
+//! `/dnc` page (search, add by paste or CSV, remove with a reason, recent changes)
+//! and `/dnc/{phone}` (the same page with that number's audit history).
+//!
+//! Every addition goes through `db::dnc::add`, which also marks the number's waiting
+//! lead `do_not_call`; the claim checks the list again right before every dial.
+
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::dnc::{self, Entry, Event};
+use crate::db::{self as store, from_ms};
+use crate::domain::phone::E164;
+use crate::numbers::edit::Rejection;
+use crate::state::AppState;
+use crate::web::api::{defang, parse_query};
+use crate::web::dashboard::render;
+use crate::web::error::json_body;
+use crate::web::status::{Snapshot, snapshot};
+use crate::web::{AppError, local};
+
+const MAX_LIMIT: u32 = 500;
+const PAGE_SIZE: u32 = 50;
+const MAX_REASON: usize = 200;
+const MAX_SOURCE: usize = 40;
+/// Entries written per transaction, so a big list never holds the writer (and the
+/// claims waiting on it) for long.
+const WRITE_CHUNK: usize = 2_000;
+
+/// A number to put on the list, checked.
+#[derive(Debug, Clone)]
+struct NewEntry {
+    phone: String,
+    reason: String,
+}
+
+/// What adding a list did.
+#[derive(Debug, Clone, Copy, Default)]
+struct AddCounts {
+    added: usize,
+    existing: usize,
+    leads_marked: usize,
+}
+
+// ---- checking input ----
+
+/// Empty is allowed; at most 200 characters, no control characters.
+fn check_reason(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.chars().count() > MAX_REASON || s.chars().any(char::is_control) {
+        return Err(format!("at most {MAX_REASON} characters, no control characters"));
+    }
+    Ok(s.to_string())
+}
+
+/// Where an opt-out came from: letters, digits, `-`, `_`, `:` or `.`, at most 40.
+fn check_source(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.');
+    if s.is_empty() || s.len() > MAX_SOURCE || !s.chars().all(ok) {
+        return Err(format!("1 to {MAX_SOURCE} letters, digits, '-', '_', ':' or '.'"));
+    }
+    Ok(s.to_string())
+}
+
+/// A number in a request: how a user writes it (read in the default region), or as
+/// stored (`+` and digits), so that anything on the list can be looked up and removed.
+fn lookup_phone(raw: &str, region: phonenumber::country::Id) -> Result<String, AppError> {
+    let raw = raw.trim();
+    E164::from_stored(raw)
+        .or_else(|| E164::parse(raw, region).ok())
+        .map(|p| p.as_str().to_string())
+        .ok_or_else(|| AppError::Unprocessable(format!("phone: {raw:?} is not a phone number")))
+}
+
+/// A pasted list (one number per line) or a CSV `phone[,reason]`; a header line is
+/// recognised by a `phone` or `number` column and may also name `reason`. Lines
+/// without their own reason get `default_reason`. Bad lines are rejected one by one.
+fn parse_list(text: &str, region: phonenumber::country::Id, default_reason: &str) -> (Vec<NewEntry>, Vec<Rejection>) {
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or("").to_ascii_lowercase();
+    let has_header = first.contains("phone") || first.contains("number");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(has_header)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let (phone_col, reason_col) = if has_header {
+        let headers: Vec<String> =
+            reader.headers().map(|h| h.iter().map(|s| s.to_ascii_lowercase()).collect()).unwrap_or_default();
+        let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+        (col(&["phone", "number", "phone_number", "mobile"]).unwrap_or(0), col(&["reason"]))
+    } else {
+        (0, Some(1))
+    };
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                bad.push(Rejection { line, field: "row".into(), value: String::new(), reason: e.to_string() });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let raw = record.get(phone_col).unwrap_or("");
+        let own_reason = reason_col.and_then(|i| record.get(i)).unwrap_or("");
+        match item(raw, own_reason, default_reason, region) {
+            Ok(entry) => good.push(entry),
+            Err((field, value, reason)) => bad.push(Rejection { line, field, value, reason }),
+        }
+    }
+    (good, bad)
+}
+
+/// One number and its reason, or (field, value, reason) of the refusal.
+fn item(
+    raw: &str,
+    own_reason: &str,
+    default_reason: &str,
+    region: phonenumber::country::Id,
+) -> Result<NewEntry, (String, String, String)> {
+    let refuse =
+        |field: &str, value: &str, reason: String| (field.to_string(), value.chars().take(80).collect(), reason);
+    let phone = E164::parse(raw, region).map_err(|e| refuse("phone", raw, e.to_string()))?;
+    let reason = if own_reason.trim().is_empty() { default_reason } else { own_reason };
+    let reason = check_reason(reason).map_err(|r| refuse("reason", reason, r))?;
+    Ok(NewEntry { phone: phone.as_str().to_string(), reason })
+}
+
+/// Lists `entries` (a few thousand per transaction), marking their waiting leads.
+async fn add_entries(
+    state: &AppState,
+    entries: Vec<NewEntry>,
+    source: String,
+    actor: &'static str,
+) -> Result<AddCounts, AppError> {
+    let mut total = AddCounts::default();
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let chunk: Vec<NewEntry> = entries.by_ref().take(WRITE_CHUNK).collect();
+        let source = source.clone();
+        let now_ms = store::to_ms(Utc::now());
+        let counts = state
+            .db
+            .write(move |tx| {
+                let mut counts = AddCounts::default();
+                for e in chunk {
+                    let added = dnc::add(tx, &e.phone, &source, &e.reason, actor, now_ms)?;
+                    if added.new {
+                        counts.added += 1;
+                    } else {
+                        counts.existing += 1;
+                    }
+                    counts.leads_marked += added.leads_marked;
+                }
+                Ok(counts)
+            })
+            .await?;
+        total.added += counts.added;
+        total.existing += counts.existing;
+        total.leads_marked += counts.leads_marked;
+    }
+    Ok(total)
+}
+
+fn entry_json(e: &Entry) -> Value {
+    json!({
+        "phone": e.phone,
+        "source": e.source,
+        "reason": e.reason,
+        "created_at": from_ms(e.created_at).to_rfc3339(),
+    })
+}
+
+fn event_json(e: &Event) -> Value {
+    json!({
+        "phone": e.phone,
+        "action": e.action,
+        "source": e.source,
+        "reason": e.reason,
+        "actor": e.actor,
+        "at": from_ms(e.at).to_rfc3339(),
+    })
+}
+
+// ---- JSON API ----
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    q: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<i64>,
+}
+
+/// `GET /api/dnc?q=&limit=&cursor=`: newest first.
+pub async fn list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, AppError> {
+    let query: ListQuery = parse_query(raw)?;
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let (rows, next, total) = state
+        .db
+        .read(move |c| {
+            let q = query.q.as_deref();
+            let (rows, next) = dnc::page(c, q, limit, query.cursor)?;
+            Ok((rows, next, dnc::count(c, q)?))
+        })
+        .await?;
+    let entries: Vec<Value> = rows.iter().map(entry_json).collect();
+    Ok(Json(json!({"entries": entries, "next_cursor": next, "total": total})))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AddItem {
+    Phone(String),
+    Full { phone: String, reason: Option<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    numbers: Vec<AddItem>,
+    source: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Deserialize, Default)]
+struct AddQuery {
+    source: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /api/dnc`: JSON `{"numbers": ["+1…", {"phone", "reason"}], "source", "reason"}`,
+/// or a `text/csv` / `text/plain` body `phone[,reason]` (with `?source=&reason=`).
+pub async fn add(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let unprocessable = |field: &str, reason: String| AppError::Unprocessable(format!("{field}: {reason}"));
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let region = state.resolved.region;
+    let (source, good, bad) = if content_type.starts_with("text/") {
+        let query: AddQuery = parse_query(raw)?;
+        let source = check_source(query.source.as_deref().unwrap_or("api")).map_err(|r| unprocessable("source", r))?;
+        let reason = check_reason(query.reason.as_deref().unwrap_or("")).map_err(|r| unprocessable("reason", r))?;
+        let text =
+            String::from_utf8(body.to_vec()).map_err(|_| AppError::Unprocessable("body is not UTF-8 text".into()))?;
+        let (good, bad) = tokio::task::spawn_blocking(move || parse_list(&text, region, &reason))
+            .await
+            .map_err(anyhow::Error::from)?;
+        (source, good, bad)
+    } else {
+        let body: AddBody = json_body(&headers, &body)?;
+        let source = check_source(body.source.as_deref().unwrap_or("api")).map_err(|r| unprocessable("source", r))?;
+        let reason = check_reason(&body.reason).map_err(|r| unprocessable("reason", r))?;
+        if body.numbers.is_empty() {
+            return Err(unprocessable("numbers", "send at least one number".into()));
+        }
+        // Line numbers in rejections are item positions (1-based) in the array.
+        let (good, bad) = tokio::task::spawn_blocking(move || {
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            for (i, it) in body.numbers.into_iter().enumerate() {
+                let (phone, own) = match it {
+                    AddItem::Phone(p) => (p, String::new()),
+                    AddItem::Full { phone, reason } => (phone, reason.unwrap_or_default()),
+                };
+                match item(&phone, &own, &reason, region) {
+                    Ok(e) => good.push(e),
+                    Err((field, value, reason)) => bad.push(Rejection { line: i as u64 + 1, field, value, reason }),
+                }
+            }
+            (good, bad)
+        })
+        .await
+        .map_err(anyhow::Error::from)?;
+        (source, good, bad)
+    };
+    let counts = add_entries(&state, good, source, "api").await?;
+    let code = if counts.added + counts.existing == 0 && !bad.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({
+        "added": counts.added,
+        "existing": counts.existing,
+        "rejected": bad,
+        "leads_marked": counts.leads_marked,
+    });
+    Ok((code, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptOutBody {
+    phone: String,
+    source: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/opt-out` `{"phone", "source", "reason"}`: the API opt-out path. Saved
+/// in one committed transaction before the answer, so no later claim can dial it.
+pub async fn opt_out(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, AppError> {
+    let body: OptOutBody = json_body(&headers, &body)?;
+    let source = check_source(body.source.as_deref().unwrap_or("api"))
+        .map_err(|r| AppError::Unprocessable(format!("source: {r}")))?;
+    let reason = check_reason(&body.reason).map_err(|r| AppError::Unprocessable(format!("reason: {r}")))?;
+    let phone = E164::parse(&body.phone, state.resolved.region)
+        .map_err(|e| AppError::Unprocessable(format!("phone: {e}")))?
+        .as_str()
+        .to_string();
+    let now_ms = store::to_ms(Utc::now());
+    let stored = phone.clone();
+    let added = state.db.write(move |tx| dnc::add(tx, &stored, &source, &reason, "api", now_ms)).await?;
+    tracing::info!(phone = %phone, new = added.new, leads_marked = added.leads_marked, "opt-out saved");
+    Ok(Json(json!({"phone": phone, "added": added.new, "leads_marked": added.leads_marked})))
+}
+
+/// `GET /api/dnc/{phone}`: the entry (null once removed) and its audit history.
+pub async fn get(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, AppError> {
+    let phone = lookup_phone(&raw, state.resolved.region)?;
+    let p = phone.clone();
+    let (entry, history) = state.db.read(move |c| Ok((dnc::get(c, &p)?, dnc::events(c, &p, 1_000)?))).await?;
+    if entry.is_none() && history.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(json!({
+        "phone": phone,
+        "listed": entry.is_some(),
+        "entry": entry.as_ref().map(entry_json),
+        "history": history.iter().map(event_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RemoveBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `DELETE /api/dnc/{phone}` with an optional JSON `{"reason"}`: 200 `{"removed": true}`,
+/// 404 when the number is not listed.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body: RemoveBody =
+        if body.iter().all(u8::is_ascii_whitespace) { RemoveBody::default() } else { json_body(&headers, &body)? };
+    let reason = check_reason(&body.reason).map_err(|r| AppError::Unprocessable(format!("reason: {r}")))?;
+    let phone = lookup_phone(&raw, state.resolved.region)?;
+    if !remove_number(&state, phone, reason, "api").await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(json!({"removed": true})))
+}
+
+async fn remove_number(state: &AppState, phone: String, reason: String, actor: &'static str) -> Result<bool, AppError> {
+    let now_ms = store::to_ms(Utc::now());
+    Ok(state.db.write(move |tx| dnc::remove(tx, &phone, &reason, actor, now_ms)).await?)
+}
+
+/// `GET /api/dnc/export.csv`: `phone,source,reason,created_at`, oldest first. Cells a
+/// spreadsheet would run as a formula are prefixed with `'`.
+pub async fn export(State(state): State<AppState>) -> Result<Response, AppError> {
+    let bytes = state
+        .db
+        .read(|c| {
+            let mut out = csv::Writer::from_writer(Vec::new());
+            out.write_record(["phone", "source", "reason", "created_at"])?;
+            dnc::for_each(c, |e| {
+                // The phone is E.164 (`+` and digits, checked when listed): a number to a
+                // spreadsheet, never a formula, so it is written as it is.
+                let at = from_ms(e.created_at).to_rfc3339();
+                out.write_record([e.phone.clone(), defang(&e.source), defang(&e.reason), at])?;
+                Ok(())
+            })?;
+            out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .await?;
+    let disposition = format!("attachment; filename=\"dnc-{}.csv\"", Utc::now().format("%Y-%m-%d"));
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        bytes,
+    )
+        .into_response())
+}
+
+// ---- dashboard ----
+
+#[derive(Template)]
+#[template(path = "dnc.html")]
+struct DncPage {
+    status: Snapshot,
+    /// (added at, local time; entry)
+    entries: Vec<(String, Entry)>,
+    /// Entries matching the search, and on the whole list.
+    total: i64,
+    listed: i64,
+    q: String,
+    next_href: Option<String>,
+    message: Option<String>,
+    rejections: Vec<Rejection>,
+    /// The latest changes to the list: (when, local time; event).
+    recent: Vec<(String, Event)>,
+    /// On `/dnc/{phone}`: that number and its whole audit history.
+    number: Option<NumberHistory>,
+}
+
+struct NumberHistory {
+    phone: String,
+    listed: bool,
+    events: Vec<(String, Event)>,
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    q: Option<String>,
+    cursor: Option<i64>,
+    msg: Option<String>,
+}
+
+/// `GET /dnc`.
+pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let q: PageQuery = parse_query(raw)?;
+    render_page(&state, q.q.unwrap_or_default(), q.cursor, q.msg, Vec::new(), None).await
+}
+
+/// `GET /dnc/{phone}`: the page searched for that number, with its audit history.
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let q: PageQuery = parse_query(query)?;
+    let phone = lookup_phone(&raw, state.resolved.region).map_err(|_| AppError::NotFound)?;
+    let tz = state.resolved.timezone;
+    let p = phone.clone();
+    let (listed, events) = state.db.read(move |c| Ok((dnc::contains(c, &p)?, dnc::events(c, &p, 1_000)?))).await?;
+    if !listed && events.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let number = NumberHistory {
+        phone: phone.clone(),
+        listed,
+        events: events.into_iter().map(|e| (local(e.at, tz), e)).collect(),
+    };
+    render_page(&state, phone, None, q.msg, Vec::new(), Some(number)).await
+}
+
+async fn render_page(
+    state: &AppState,
+    q: String,
+    cursor: Option<i64>,
+    message: Option<String>,
+    rejections: Vec<Rejection>,
+    number: Option<NumberHistory>,
+) -> Result<Response, AppError> {
+    let tz = state.resolved.timezone;
+    let search = q.clone();
+    let (rows, next, total, listed, recent) = state
+        .db
+        .read(move |c| {
+            let q = Some(search.as_str());
+            let (rows, next) = dnc::page(c, q, PAGE_SIZE, cursor)?;
+            Ok((rows, next, dnc::count(c, q)?, dnc::count(c, None)?, dnc::recent_events(c, 20)?))
+        })
+        .await?;
+    let next_href = next.map(|cursor| {
+        let query = serde_urlencoded::to_string([("q", q.clone()), ("cursor", cursor.to_string())]).unwrap_or_default();
+        format!("/dnc?{query}")
+    });
+    render(&DncPage {
+        status: snapshot(state).await?,
+        entries: rows.into_iter().map(|e| (local(e.created_at, tz), e)).collect(),
+        total,
+        listed,
+        q,
+        next_href,
+        message,
+        rejections,
+        recent: recent.into_iter().map(|e| (local(e.at, tz), e)).collect(),
+        number,
+    })
+}
+
+/// Reads a multipart form (within the DNC body limit) into (name, text) pairs.
+async fn fields(mut multipart: Multipart) -> Result<Vec<(String, String)>, AppError> {
+    let mut out = Vec::new();
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| AppError::Unprocessable(format!("{name}: the file is not UTF-8 text")))?;
+        out.push((name, text));
+    }
+    Ok(out)
+}
+
+/// `POST /dnc/add`: a pasted list (`numbers`) and/or a CSV file (`file`), with a
+/// `reason` for lines that carry none.
+pub async fn page_add(State(state): State<AppState>, multipart: Multipart) -> Result<Response, AppError> {
+    let form = fields(multipart).await?;
+    let reason = form.iter().find(|(n, _)| n == "reason").map(|(_, v)| v.clone()).unwrap_or_default();
+    let reason = match check_reason(&reason) {
+        Ok(r) => r,
+        Err(e) => {
+            return render_page(&state, String::new(), None, Some(format!("Reason: {e}.")), Vec::new(), None).await;
+        }
+    };
+    let region = state.resolved.region;
+    let (good, bad) = tokio::task::spawn_blocking(move || {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for (name, text) in form {
+            if (name == "numbers" || name == "file") && !text.trim().is_empty() {
+                let (g, b) = parse_list(&text, region, &reason);
+                good.extend(g);
+                bad.extend(b.into_iter().map(|r| Rejection { field: format!("{name}: {}", r.field), ..r }));
+            }
+        }
+        (good, bad)
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+    if good.is_empty() && bad.is_empty() {
+        let message = "Nothing to add: paste numbers or choose a CSV file.".to_string();
+        return render_page(&state, String::new(), None, Some(message), bad, None).await;
+    }
+    let counts = add_entries(&state, good, "dashboard".into(), "user").await?;
+    let message = format!(
+        "Added {} number(s); {} already listed; {} line(s) rejected; {} lead(s) marked do_not_call.",
+        counts.added,
+        counts.existing,
+        bad.len(),
+        counts.leads_marked
+    );
+    render_page(&state, String::new(), None, Some(message), bad, None).await
+}
+
+/// `POST /dnc/remove`: form fields `phone`, `reason` (required: it is kept in the
+/// audit history) and `back` (`number` to return to the number's page).
+pub async fn page_remove(State(state): State<AppState>, body: String) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let phone = lookup_phone(&get("phone"), state.resolved.region)?;
+    let message = match check_reason(&get("reason")) {
+        Ok(reason) if reason.is_empty() => "Removing a number needs a reason (it is kept in the audit history).".into(),
+        Ok(reason) => match remove_number(&state, phone.clone(), reason, "user").await? {
+            true => format!("Removed {phone} from the do-not-call list."),
+            false => format!("{phone} is not on the do-not-call list."),
+        },
+        Err(e) => format!("Reason: {e}."),
+    };
+    let query = serde_urlencoded::to_string([("msg", message)]).unwrap_or_default();
+    let back = if get("back") == "number" { format!("/dnc/{phone}") } else { "/dnc".to_string() };
+    Ok(Redirect::to(&format!("{back}?{query}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: phonenumber::country::Id = phonenumber::country::Id::US;
+
+    #[test]
+    fn lists_with_or_without_header_and_reasons() {
+        let (good, bad) = parse_list("(415) 700-1234\nnot a number\n\n+1 415 700 1235,moved away\n", US, "asked");
+        let got: Vec<(&str, &str)> = good.iter().map(|e| (e.phone.as_str(), e.reason.as_str())).collect();
+        assert_eq!(got, [("+14157001234", "asked"), ("+14157001235", "moved away")]);
+        assert_eq!((bad[0].line, bad[0].field.as_str()), (2, "phone"));
+
+        let (good, bad) = parse_list("reason,phone\ncomplaint,4157001236\n,4157001237\nx\u{7},4157001238\n", US, "");
+        let got: Vec<(&str, &str)> = good.iter().map(|e| (e.phone.as_str(), e.reason.as_str())).collect();
+        assert_eq!(got, [("+14157001236", "complaint"), ("+14157001237", "")]);
+        assert_eq!((bad[0].line, bad[0].field.as_str()), (4, "reason"));
+    }
+
+    #[test]
+    fn sources_and_lookups() {
+        assert_eq!(check_source(" keypad ").unwrap(), "keypad");
+        assert!(check_source("").is_err());
+        assert!(check_source("a b").is_err());
+        assert_eq!(lookup_phone("+14157001234", US).unwrap(), "+14157001234");
+        assert_eq!(lookup_phone("415-700-1234", US).unwrap(), "+14157001234");
+        assert!(lookup_phone("nope", US).is_err());
+    }
+}
