@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dialer::compliance::Compliance;
 use dialer::compliance::hours::CallingWindow;
+use dialer::compliance::rules::{Profile, StateRules};
 use dialer::compliance::tz::TzMap;
 use dialer::db::leads::NewLead;
 use dialer::db::schedules::NewSchedule;
@@ -211,7 +213,11 @@ impl ClaimBench {
         let rules = Rules {
             // The benchmark ends calls itself, every `IN_FLIGHT` claims.
             max_concurrent_calls: u32::MAX,
-            window: CallingWindow::parse("00:00", "24:00").expect("window"),
+            compliance: Arc::new(Compliance {
+                profile: Profile::None,
+                window: CallingWindow::parse("00:00", "24:00").expect("window"),
+                rules: StateRules::default(),
+            }),
             timezone: "UTC".parse().expect("UTC"),
             provider: "bench",
             // Each lead is claimed once per round; the rolling cap never binds.

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::compliance::Compliance;
 use crate::compliance::tz::TzMap;
 use crate::config::{Config, ProviderKind, Secret};
 use crate::db::numbers::NewNumber;
@@ -84,6 +85,11 @@ pub async fn run(
     };
 
     let tz_map = Arc::new(TzMap::embedded());
+    let compliance = Arc::new(Compliance {
+        profile: config.compliance.profile,
+        window: resolved.window,
+        rules: resolved.state_rules.clone(),
+    });
     let state = AppState {
         config: Arc::new(config),
         resolved: Arc::new(resolved),
@@ -97,6 +103,7 @@ pub async fn run(
         loops: Arc::new(std::sync::Mutex::new(LoopStatus::default())),
         places: Arc::new(Places { npa: NpaMap::embedded(), tz: tz_map }),
         rotation: Arc::default(),
+        compliance,
     };
 
     tracker.spawn(scheduler::run(state.clone(), token.clone()));

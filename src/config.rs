@@ -17,6 +17,7 @@ use crate::compliance::hours::CallingWindow;
 use crate::domain::phone::{E164, parse_region};
 
 /// The commented example configuration shipped with the binary.
+use crate::compliance::rules::{Profile, StateRules};
 use crate::numbers::health::{Policy, Warmup};
 use crate::numbers::pool::LocalPresence;
 use crate::numbers::rotation::PRIORITIES;
@@ -97,14 +98,21 @@ pub struct NumberSeed {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Compliance {
+    /// `us`: calls only 08:00–21:00 at the called party's location whatever
+    /// `dialing.calling_hours_*` say (FCC 47 CFR 64.1200(c)(1)), plus the state rules.
+    /// `none`: only the configured hours (operators outside the US).
+    pub profile: Profile,
     /// Calls to one lead (phone number) in any rolling 24 hours, across every caller
     /// ID and schedule (ours; FL, OK and MD set 3 by law — compliance.md §1.6).
     pub max_calls_per_lead_24h: u32,
+    /// The state rules file; unset = the copy built into the binary
+    /// (`data/state_rules.toml`).
+    pub state_rules_path: Option<PathBuf>,
 }
 
 impl Default for Compliance {
     fn default() -> Self {
-        Compliance { max_calls_per_lead_24h: 3 }
+        Compliance { profile: Profile::Us, max_calls_per_lead_24h: 3, state_rules_path: None }
     }
 }
 
@@ -304,6 +312,7 @@ pub struct Resolved {
     pub timezone: Tz,
     pub region: phonenumber::country::Id,
     pub window: CallingWindow,
+    pub state_rules: StateRules,
     /// Numbers from `[[numbers]]` (or the demo numbers with the simulator), added at
     /// start when not stored yet.
     pub numbers: Vec<(E164, NumberSeed)>,
@@ -412,7 +421,15 @@ impl Config {
         {
             bail!("server.public_url must start with http:// or https://");
         }
-        Ok(Resolved { timezone, region, window, numbers })
+        let state_rules = match &self.compliance.state_rules_path {
+            None => StateRules::embedded(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("compliance.state_rules_path: reading {}", path.display()))?;
+                StateRules::parse(&text).with_context(|| format!("compliance.state_rules_path: {}", path.display()))?
+            }
+        };
+        Ok(Resolved { timezone, region, window, state_rules, numbers })
     }
 }
 

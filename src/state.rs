@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use crate::compliance::Compliance;
 use crate::compliance::tz::TzMap;
 use crate::config::{Config, Resolved, Secret};
 use crate::db::Db;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub places: Arc<Places>,
     /// The call loop's in-memory rotation (see `numbers::pool`).
     pub rotation: Arc<Mutex<Option<Pool>>>,
+    /// Calling hours: profile, configured window and state rules.
+    pub compliance: Arc<Compliance>,
 }
 
 /// Wake-ups: the scheduler sleeps until its next due batch or until a schedule
@@ -61,7 +64,7 @@ impl AppState {
     pub fn rules(&self) -> Rules {
         Rules {
             max_concurrent_calls: self.config.dialing.max_concurrent_calls,
-            window: self.resolved.window,
+            compliance: self.compliance.clone(),
             timezone: self.resolved.timezone,
             provider: self.provider.name(),
             max_calls_per_lead_24h: self.config.compliance.max_calls_per_lead_24h,

@@ -178,10 +178,11 @@ impl Gate<'_> {
         // Open/closed is constant within a whole second, so the answer is a later second.
         let limit = ts.checked_add(SEARCH_DAYS * DAY)?;
         let mut t = ts.checked_add(1)?;
+        let mut spans = vec![Span::default(); zones.len()];
         loop {
             let mut moved = false;
-            for &tz in zones {
-                let next = plan.zone_next(tz, t, limit)?;
+            for (&tz, span) in zones.iter().zip(&mut spans) {
+                let next = plan.zone_next(tz, t, limit, span)?;
                 moved |= next != t;
                 t = next;
             }
@@ -269,16 +270,21 @@ impl Plan {
         !zones.is_empty() && !self.never() && zones.iter().all(|&tz| zone_open(tz))
     }
 
-    /// Earliest UTC second in `[t, limit]` at which zone `tz` alone is open.
-    fn zone_next(&self, tz: Tz, t: i64, limit: i64) -> Option<i64> {
+    /// Earliest UTC second in `[t, limit]` at which zone `tz` alone is open. `span` caches the last offset span of
+    /// `tz` looked up, so that repeated calls with increasing `t` (see [`Gate::next_open`]) skip the lookups.
+    fn zone_next(&self, tz: Tz, t: i64, limit: i64, span: &mut Span) -> Option<i64> {
         let mut seg_start = t;
         while seg_start <= limit {
-            // [seg_start, seg_end) has one offset: at most a day, cut at the next transition.
-            let off = offset_at(tz, seg_start)?;
-            let mut seg_end = (seg_start + DAY).min(limit + 1);
-            if offset_at(tz, seg_end)? != off {
-                seg_end = first_change(tz, seg_start, seg_end, off)?;
+            if !(span.start <= seg_start && seg_start < span.end) {
+                // One offset over [seg_start, end): at most a day, cut at the next transition.
+                let off = offset_at(tz, seg_start)?;
+                let mut end = (seg_start + DAY).min(limit + 1);
+                if offset_at(tz, end)? != off {
+                    end = first_change(tz, seg_start, end, off)?;
+                }
+                *span = Span { start: seg_start, end, off };
             }
+            let (off, seg_end) = (span.off, span.end);
             for day in (seg_start + off).div_euclid(DAY)..=(seg_end - 1 + off).div_euclid(DAY) {
                 let lo = seg_start.max(day * DAY + self.start - off);
                 let hi = seg_end.min(day * DAY + self.end - off);
@@ -290,6 +296,14 @@ impl Plan {
         }
         None
     }
+}
+
+/// UTC seconds `[start, end)` over which a zone's offset is `off` (the default is empty).
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: i64,
+    end: i64,
+    off: i64,
 }
 
 /// UTC offset of `tz` at UTC second `ts`, in seconds (`None` only outside chrono's range).

@@ -8,19 +8,20 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::compliance::hours::CallingWindow;
+use crate::compliance::{Compliance, lead_states};
 use crate::db::{self, Tx};
 use crate::dialer::rotation::load_pool;
 use crate::domain::status::Status;
+use crate::numbers::Places;
 use crate::numbers::health::{Policy, Warmup};
-use crate::numbers::pool::{Choice, LocalPresence, Pool};
-use crate::numbers::{Places, lead_place};
+use crate::numbers::pool::{Choice, LeadPlace, LocalPresence, Pool};
 
 /// What the claim needs to know, copied out of the app state.
 #[derive(Clone)]
 pub struct Rules {
     pub max_concurrent_calls: u32,
-    pub window: CallingWindow,
+    /// Calling hours: profile, configured window, state rules.
+    pub compliance: Arc<Compliance>,
     /// Zone for "today" (caps) and leads whose zone is unknown.
     pub timezone: Tz,
     pub provider: &'static str,
@@ -52,9 +53,10 @@ pub struct Claimed {
     pub from: String,
     pub caller_number_id: i64,
     pub usage_day: String,
-    /// The lead's zones and window, to re-check calling hours before a retried request.
+    /// The lead's zones and states, to re-check calling hours before a retried request.
     pub zones: Vec<Tz>,
-    pub window: CallingWindow,
+    pub states: Vec<String>,
+    pub compliance: Arc<Compliance>,
 }
 
 /// Why nothing was claimed, and when to look again.
@@ -118,8 +120,15 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             tracing::warn!(lead_id = lead.id, "lead already has an attempt in this schedule; not redialled");
             continue;
         }
+        let gate = rules.compliance.gate();
+        let (area_code, area_state, _) = rules.places.of(&lead.phone);
+        let states = lead_states(area_state.as_deref(), &lead.state);
+        let state_refs: Vec<&str> = states.iter().map(String::as_str).collect();
         let recent = db::attempts::lead_calls_since(tx, lead.id, now_ms - DAY_MS)?;
-        let cap = rules.max_calls_per_lead_24h.max(1) as usize;
+        let cap = gate
+            .max_calls_per_24h(&state_refs)
+            .map_or(rules.max_calls_per_lead_24h, |c| c.min(rules.max_calls_per_lead_24h));
+        let cap = cap.max(1) as usize;
         if recent.len() >= cap {
             // Rolling 24 h: the lead may be called again when the oldest of its last
             // `cap` calls is 24 hours old.
@@ -127,14 +136,14 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             continue;
         }
         let zones = lead_zones(lead.timezone.as_deref(), rules.timezone);
-        if !rules.window.is_open(&zones, now) {
+        if !gate.is_open(&zones, &state_refs, now) {
             // Wait for the window in the lead's own zone(s); if it never opens (zones
             // whose windows do not overlap), look again in a day.
-            let next = rules.window.next_open(&zones, now).unwrap_or(now + chrono::Duration::days(1));
+            let next = gate.next_open(&zones, &state_refs, now).unwrap_or(now + chrono::Duration::days(1));
             db::attempts::defer(tx, lead.id, db::to_ms(next), "calling_hours")?;
             continue;
         }
-        let place = lead_place(&rules.places, &lead.phone, &lead.state, &zones);
+        let place = LeadPlace { area_code, state: states.first().cloned(), zones: zones.clone(), pool: None };
         let (number, tier, candidates) = loop {
             let (id, tier, candidates) = match pool.choose(&place, rules.local_presence) {
                 Choice::Number { id, tier, candidates } => (id, tier, candidates),
@@ -184,7 +193,8 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             caller_number_id: number_id,
             usage_day: day,
             zones,
-            window: rules.window,
+            states,
+            compliance: rules.compliance.clone(),
         }));
     }
     let next = db::attempts::next_due_lead(tx, now_ms)?;

@@ -6,6 +6,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::compliance::hours::CallingWindow;
+use crate::compliance::rules::{Profile, StateRules};
 use crate::dialer::fixtures::{self, Store, add_numbers, claim_at, count, plain_leads, seed_leads, store, utc};
 
 /// Caller numbers with `caps` (priority 5) and `n_leads` leads in 415 that fired now;
@@ -102,7 +104,8 @@ fn leads_outside_their_hours_wait_until_the_window_opens() {
     // 03:00 in Los Angeles: the lead waits until 08:00 local.
     s.db.write_blocking(|tx| Ok(tx.execute("UPDATE leads SET timezone = 'America/Los_Angeles'", [])?)).unwrap();
     let at = utc(2026, 11, 23, 11, 0, 0);
-    let rules = Rules { window: CallingWindow::us_federal(), ..rules(5) };
+    let us = Compliance { profile: Profile::Us, window: CallingWindow::us_federal(), rules: StateRules::embedded() };
+    let rules = Rules { compliance: Arc::new(us), ..rules(5) };
     let result = claim_at(&s.db, &rules, at);
     let opens = utc(2026, 11, 23, 16, 0, 0);
     assert!(matches!(result, Claim::Idle(Idle::NothingDue { next: Some(t) }) if t == opens), "{result:?}");
@@ -138,4 +141,36 @@ fn a_lead_is_called_at_most_three_times_in_any_24_hours() {
     let result = claim_at(&s.db, &rules, free - chrono::Duration::seconds(1));
     assert!(matches!(result, Claim::Idle(_)), "{result:?}");
     assert!(matches!(claim_at(&s.db, &rules, free), Claim::Dial(_)));
+}
+
+/// A Florida number (305) follows Florida's 08:00–20:00 and its 3 calls in 24 hours,
+/// whatever the configured cap; the state comes from the area code.
+#[test]
+fn florida_hours_and_its_three_calls_a_day_apply_by_area_code() {
+    let s = store();
+    add_numbers(&s.db, &[("+12025550100".to_string(), 10, 5)]);
+    seed_leads(&s.db, &[("+13052371234".to_string(), Some("America/New_York".to_string()))], utc(2026, 1, 1, 0, 0, 0));
+    let us = Compliance { profile: Profile::Us, window: CallingWindow::us_federal(), rules: StateRules::embedded() };
+    let rules = Rules { compliance: Arc::new(us), max_calls_per_lead_24h: 5, ..rules(5) };
+    // 20:30 EST: inside the federal window, outside Florida's.
+    let at = utc(2026, 11, 24, 1, 30, 0);
+    let opens = utc(2026, 11, 24, 13, 0, 0);
+    let result = claim_at(&s.db, &rules, at);
+    assert!(matches!(result, Claim::Idle(Idle::NothingDue { next: Some(t) }) if t == opens), "{result:?}");
+    s.db.write_blocking(|tx| {
+        for h in [20, 10, 1] {
+            let ms = db::to_ms(opens - chrono::Duration::hours(h));
+            tx.execute(
+                "INSERT INTO attempts (lead_id, caller_number_id, caller_number, to_number, usage_day, provider,
+                                       status, created_at, ended_at)
+                 SELECT id, 1, '+12025550100', phone, '2026-11-23', 'test', 'busy', ?1, ?1 FROM leads",
+                [ms],
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let result = claim_at(&s.db, &rules, opens);
+    assert!(matches!(result, Claim::Idle(_)), "a fourth call in 24 h to a Florida number: {result:?}");
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM leads WHERE wait_reason = 'lead_24h_cap'"), 1);
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::compliance::Compliance;
 use crate::compliance::hours::CallingWindow;
+use crate::compliance::rules::{Profile, StateRules};
 use crate::db::leads::NewLead;
 use crate::db::number_admin::{self, Change};
 use crate::db::numbers::NewNumber;
@@ -34,11 +36,20 @@ pub(crate) fn places() -> Arc<Places> {
         .clone()
 }
 
+/// Calling hours all day: no profile outer window, no state rules.
+pub(crate) fn all_day() -> Arc<Compliance> {
+    Arc::new(Compliance {
+        profile: Profile::None,
+        window: CallingWindow::parse("00:00", "24:00").unwrap(),
+        rules: StateRules::default(),
+    })
+}
+
 /// All-day window, warming off (caps are exactly `max_daily_calls`), a fresh rotation cache.
 pub(crate) fn rules(timezone: &str, local_presence: LocalPresence, max_concurrent_calls: u32) -> Rules {
     Rules {
         max_concurrent_calls,
-        window: CallingWindow::parse("00:00", "24:00").unwrap(),
+        compliance: all_day(),
         timezone: timezone.parse().unwrap(),
         provider: "test",
         max_calls_per_lead_24h: 3,

@@ -115,7 +115,8 @@ async fn place(state: AppState, call: Claimed) {
         if attempt > 0 {
             tokio::time::sleep(delay).await;
             delay *= 2;
-            if !call.window.is_open(&call.zones, Utc::now()) {
+            let states: Vec<&str> = call.states.iter().map(String::as_str).collect();
+            if !call.compliance.gate().is_open(&call.zones, &states, Utc::now()) {
                 result = Err(NotPlaced::HoursClosed);
                 break;
             }
@@ -183,7 +184,8 @@ fn record(
     let error = match error {
         // Nothing was created: the claim is undone and the lead waits for its turn.
         NotPlaced::HoursClosed => {
-            let next = call.window.next_open(&call.zones, db::from_ms(now_ms)).unwrap_or(retry_at);
+            let states: Vec<&str> = call.states.iter().map(String::as_str).collect();
+            let next = call.compliance.gate().next_open(&call.zones, &states, db::from_ms(now_ms)).unwrap_or(retry_at);
             db::attempts::unplace(tx, &attempt, db::to_ms(next), now_ms)?;
             return Ok(true);
         }
