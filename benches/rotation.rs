@@ -61,7 +61,7 @@ fn us_area_codes() -> Vec<u16> {
 }
 
 fn places() -> Places {
-    Places { npa: NpaMap::embedded(), tz: Arc::new(TzMap::embedded()) }
+    Places::new(NpaMap::embedded(), Arc::new(TzMap::embedded()))
 }
 
 /// The i-th caller number: area code `i mod 300`, priority cycling 1..=10.

@@ -101,7 +101,7 @@ pub async fn run(
         simulated,
         wake: Arc::new(Wake::default()),
         loops: Arc::new(std::sync::Mutex::new(LoopStatus::default())),
-        places: Arc::new(Places { npa: NpaMap::embedded(), tz: tz_map }),
+        places: Arc::new(Places::new(NpaMap::embedded(), tz_map)),
         rotation: Arc::default(),
         compliance,
     };

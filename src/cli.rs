@@ -9,6 +9,8 @@ use crate::compliance::tz::TzMap;
 use crate::config::{self, Config};
 use crate::db::Db;
 use crate::leads::import;
+use crate::numbers::Places;
+use crate::numbers::npa::NpaMap;
 
 #[derive(Parser)]
 #[command(name = "dialer", version, about = "Self-hosted outbound dialer")]
@@ -95,7 +97,7 @@ pub fn main() -> anyhow::Result<()> {
 fn import_file(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let resolved = config.resolve()?;
     let db = Db::open(&config.database.path)?;
-    let tz_map = TzMap::embedded();
+    let places = Places::new(NpaMap::embedded(), std::sync::Arc::new(TzMap::embedded()));
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = indicatif::ProgressBar::new(size);
@@ -103,7 +105,7 @@ fn import_file(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {elapsed} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let ctx = import::Context { db: &db, region: resolved.region, tz_map: &tz_map };
+    let ctx = import::Context { db: &db, region: resolved.region, places: &places };
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let summary = import::run(&ctx, &name, input, &mut |bytes| bar.set_position(bytes))?;
     bar.finish_and_clear();

@@ -28,10 +28,10 @@ pub(crate) fn places() -> Arc<Places> {
     static PLACES: OnceLock<Arc<Places>> = OnceLock::new();
     PLACES
         .get_or_init(|| {
-            Arc::new(Places {
-                npa: crate::numbers::npa::NpaMap::embedded(),
-                tz: Arc::new(crate::compliance::tz::TzMap::embedded()),
-            })
+            Arc::new(Places::new(
+                crate::numbers::npa::NpaMap::embedded(),
+                Arc::new(crate::compliance::tz::TzMap::embedded()),
+            ))
         })
         .clone()
 }

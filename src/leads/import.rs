@@ -10,13 +10,13 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compliance::tz::TzMap;
 use crate::db::imports::Rejection;
 use crate::db::leads::{NewLead, Upsert};
 use crate::db::{self, Db};
 use crate::domain::phone::E164;
 use crate::domain::status::Status;
 use crate::leads::columns::{Field, Mapping};
+use crate::numbers::Places;
 
 /// Rows parsed and written per transaction.
 const CHUNK_ROWS: usize = 20_000;
@@ -30,7 +30,8 @@ const MAX_FIELD_BYTES: usize = 4_096;
 pub struct Context<'a> {
     pub db: &'a Db,
     pub region: phonenumber::country::Id,
-    pub tz_map: &'a TzMap,
+    /// Number → zones, state → zones.
+    pub places: &'a Places,
 }
 
 /// The import's result, in the API's shape plus the import id.
@@ -121,7 +122,7 @@ pub fn run(
                 let rows = records
                     .par_drain(..)
                     .map(|(line, rec)| match rec {
-                        Ok(rec) => parse_row(&mapping, n_columns, &rec, line, ctx.region, ctx.tz_map),
+                        Ok(rec) => parse_row(&mapping, n_columns, &rec, line, ctx.region, ctx.places),
                         Err(reason) => Err(rejection(line, "", "", &reason, "")),
                     })
                     .collect();
@@ -209,7 +210,7 @@ pub fn parse_row(
     record: &csv::ByteRecord,
     line: u64,
     region: phonenumber::country::Id,
-    tz_map: &TzMap,
+    places: &Places,
 ) -> Result<NewLead, Rejection> {
     let raw = || raw_line(record);
     if record.len() > n_columns {
@@ -247,11 +248,23 @@ pub fn parse_row(
         rejection(line, Field::Status.name(), &status_raw, reason, &raw())
     })?;
     let tz_raw = get(Field::Timezone)?;
-    let from_number = tz_map.zones_for_digits(phone.digits()).unwrap_or_default();
+    let from_number = places.tz.zones_for_digits(phone.digits()).unwrap_or_default();
+    let state_raw = get(Field::State)?;
+    let from_state = places.state_zones(&state_raw).filter(|_| !state_raw.trim().is_empty());
     let (timezone, timezone_source) = if tz_raw.is_empty() {
-        match from_number.is_empty() {
-            true => (None, "default"),
-            false => (Some(join_zones(&from_number)), "number"),
+        match (from_state, from_number.is_empty()) {
+            // The address state narrows the number's zones (a 208 number in "ID"), but
+            // never moves a call earlier: a state outside the number's zones (a 212
+            // number in "FL") keeps both, and a call must be in hours in all of them.
+            (Some(state), false) if state.iter().all(|z| from_number.contains(z)) => (Some(join_zones(state)), "state"),
+            (Some(state), false) => {
+                let mut zones = from_number.clone();
+                zones.extend(state.iter().filter(|z| !from_number.contains(z)));
+                (Some(join_zones(&zones)), "state+number")
+            }
+            (Some(state), true) => (Some(join_zones(state)), "state"),
+            (None, false) => (Some(join_zones(&from_number)), "number"),
+            (None, true) => (None, "default"),
         }
     } else {
         let zone: chrono_tz::Tz = tz_raw.parse().map_err(|_| {
@@ -286,7 +299,7 @@ pub fn parse_row(
         name,
         email: get(Field::Email)?,
         partner: get(Field::Partner)?,
-        state: get(Field::State)?.to_ascii_uppercase(),
+        state: state_raw.trim().to_ascii_uppercase(),
         timezone,
         timezone_source,
         status,

@@ -4,11 +4,18 @@
 use super::*;
 use crate::db::leads::LeadFilter;
 
+fn places() -> crate::numbers::Places {
+    crate::numbers::Places::new(
+        crate::numbers::npa::NpaMap::embedded(),
+        std::sync::Arc::new(crate::compliance::tz::TzMap::embedded()),
+    )
+}
+
 fn run_csv(bytes: &[u8]) -> (Summary, Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("t.db")).unwrap();
-    let tz_map = TzMap::embedded();
-    let ctx = Context { db: &db, region: phonenumber::country::Id::US, tz_map: &tz_map };
+    let places = places();
+    let ctx = Context { db: &db, region: phonenumber::country::Id::US, places: &places };
     let summary = run(&ctx, "t.csv", bytes, &mut |_| {}).unwrap();
     (summary, db, dir)
 }
@@ -107,8 +114,8 @@ fn zones_come_from_the_column_then_the_number() {
 fn files_without_a_phone_column_or_header_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("t.db")).unwrap();
-    let tz_map = TzMap::embedded();
-    let ctx = Context { db: &db, region: phonenumber::country::Id::US, tz_map: &tz_map };
+    let places = places();
+    let ctx = Context { db: &db, region: phonenumber::country::Id::US, places: &places };
     let err = run(&ctx, "x", &b"name,email\nA,a@x\n"[..], &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("no phone column in the header (found: name, email)"), "{err}");
     assert!(matches!(run(&ctx, "x", &b""[..], &mut |_| {}), Err(ImportError::Empty)));
@@ -123,4 +130,33 @@ fn shared_sample_files_import() {
     let crm = std::fs::read(format!("{root}leads_crm_export.csv")).expect("shared/data/leads_crm_export.csv");
     let (s, _, _d) = run_csv(&crm);
     assert_eq!((s.imported, s.duplicates, s.rejected), (30, 0, 0));
+}
+
+/// Without a zone column, the address state comes next: it narrows the number's
+/// zones when it agrees with them, and is added to them when it does not (so a call
+/// is never earlier than the number's own zone allows).
+#[test]
+fn the_state_column_narrows_or_adds_to_the_number_zones() {
+    let csv = b"number,state,timezone\n\
+                2087001234,ID,\n\
+                2127001234,NY,\n\
+                2127001235,FL,\n\
+                +44 20 7219 3001,TX,\n\
+                4157001236,,\n\
+                4157001237,ZZ,\n\
+                4157001238,CA,America/Los_Angeles\n";
+    let (s, db, _dir) = run_csv(csv);
+    assert_eq!(s.imported, 7, "{:?}", s.errors);
+    let rows = db.read_blocking(|c| Ok(db::leads::page(c, &LeadFilter::default(), 10, None)?.0)).unwrap();
+    let zone = |phone: &str| {
+        let r = rows.iter().find(|r| r.phone == phone).unwrap();
+        (r.timezone.clone().unwrap_or_default(), r.timezone_source.clone())
+    };
+    assert_eq!(zone("+12087001234"), ("America/Boise&America/Los_Angeles".into(), "state".into()));
+    assert_eq!(zone("+12127001234"), ("America/New_York".into(), "state".into()));
+    assert_eq!(zone("+12127001235"), ("America/New_York&America/Chicago".into(), "state+number".into()));
+    assert_eq!(zone("+442072193001"), ("Europe/London&America/Chicago&America/Denver".into(), "state+number".into()));
+    assert_eq!(zone("+14157001236"), ("America/Los_Angeles".into(), "number".into()));
+    assert_eq!(zone("+14157001237"), ("America/Los_Angeles".into(), "number".into()), "unknown state: ignored");
+    assert_eq!(zone("+14157001238"), ("America/Los_Angeles".into(), "column".into()), "the column comes first");
 }

@@ -46,7 +46,7 @@ where
     let filename = filename.to_string();
     let result = tokio::task::spawn_blocking(move || {
         let input = std::fs::File::open(spool.path())?;
-        let ctx = import::Context { db: &state.db, region: state.resolved.region, tz_map: &state.tz_map };
+        let ctx = import::Context { db: &state.db, region: state.resolved.region, places: &state.places };
         Ok::<_, anyhow::Error>(import::run(&ctx, &filename, input, &mut |_| {}))
     })
     .await
