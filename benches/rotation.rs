@@ -191,6 +191,8 @@ impl ClaimBench {
                     timezone,
                     timezone_source: "number",
                     status: Status::Pending,
+                    consent_at: None,
+                    consent_source: String::new(),
                 };
                 db::leads::upsert(tx, &lead, import_id, now_ms)?;
                 ids.push(tx.last_insert_rowid());

@@ -21,6 +21,9 @@ pub struct NewLead {
     pub timezone: Option<String>,
     pub timezone_source: &'static str,
     pub status: Status,
+    /// When the lead agreed to be called (UTC ms) and how (web form, …), if known.
+    pub consent_at: Option<i64>,
+    pub consent_source: String,
 }
 
 /// What happened to one `NewLead`.
@@ -52,8 +55,19 @@ pub struct LeadRow {
     pub next_call_at: Option<i64>,
     #[serde(skip)]
     pub schedule_id: Option<i64>,
-    /// Why a scheduled lead is waiting: `calling_hours` | `no_local_number`.
+    /// Why a scheduled lead is waiting: `calling_hours` | `no_local_number` | `lead_24h_cap`.
     pub wait_reason: Option<String>,
+    /// When the lead agreed to be called, RFC 3339 UTC in the API.
+    #[serde(serialize_with = "rfc3339")]
+    pub consent_at: Option<i64>,
+    pub consent_source: String,
+}
+
+fn rfc3339<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_some(&crate::db::from_ms(*ms).to_rfc3339()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Filter shared by the listing, the count and "select all matching".
@@ -108,6 +122,8 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
                     email    = CASE WHEN email = ''    THEN ?4 ELSE email END,
                     partner  = CASE WHEN partner = ''  THEN ?5 ELSE partner END,
                     state    = CASE WHEN state = ''    THEN ?6 ELSE state END,
+                    consent_at = COALESCE(consent_at, ?8),
+                    consent_source = CASE WHEN consent_source = '' THEN ?9 ELSE consent_source END,
                     updated_at = ?7
                  WHERE id = ?1",
             )?
@@ -118,7 +134,9 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
                 lead.email,
                 lead.partner,
                 lead.state,
-                now_ms
+                now_ms,
+                lead.consent_at,
+                lead.consent_source
             ])?;
             Ok(Upsert::Merged)
         }
@@ -128,8 +146,9 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
             let uuid = lead.uuid.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             tx.prepare_cached(
                 "INSERT INTO leads (uuid, phone, whatsapp, name, email, partner, state, timezone,
-                                    timezone_source, status, import_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                                    timezone_source, status, import_id, created_at, updated_at,
+                                    consent_at, consent_source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             )?
             .execute(params![
                 uuid,
@@ -143,7 +162,9 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
                 lead.timezone_source,
                 lead.status.as_str(),
                 import_id,
-                now_ms
+                now_ms,
+                lead.consent_at,
+                lead.consent_source
             ])?;
             Ok(Upsert::Inserted)
         }
@@ -151,7 +172,7 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
 }
 
 const COLUMNS: &str = "id, uuid, phone, name, email, partner, status, attempts, timezone,
-                       timezone_source, state, next_call_at, schedule_id, wait_reason";
+                       timezone_source, state, next_call_at, schedule_id, wait_reason, consent_at, consent_source";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<LeadRow> {
     Ok(LeadRow {
@@ -169,6 +190,8 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<LeadRow> {
         next_call_at: r.get(11)?,
         schedule_id: r.get(12)?,
         wait_reason: r.get(13)?,
+        consent_at: r.get(14)?,
+        consent_source: r.get(15)?,
     })
 }
 

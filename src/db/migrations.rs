@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_claim_index.sql"),
     include_str!("../../migrations/0003_numbers.sql"),
     include_str!("../../migrations/0004_dnc.sql"),
+    include_str!("../../migrations/0005_consent.sql"),
 ];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.

@@ -110,6 +110,8 @@ pub(crate) fn seed_leads(db: &Db, leads: &[(String, Option<String>)], due: DateT
                 timezone: timezone.clone(),
                 timezone_source: "default",
                 status: Status::Pending,
+                consent_at: None,
+                consent_source: String::new(),
             };
             assert_eq!(db::leads::upsert(tx, &lead, import_id, due_ms)?, db::leads::Upsert::Inserted);
             ids.push(tx.last_insert_rowid());

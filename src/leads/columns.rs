@@ -15,6 +15,8 @@ pub enum Field {
     Status,
     State,
     Timezone,
+    ConsentAt,
+    ConsentSource,
 }
 
 impl Field {
@@ -32,6 +34,8 @@ impl Field {
             Field::Status => "call_status",
             Field::State => "state",
             Field::Timezone => "timezone",
+            Field::ConsentAt => "consent_at",
+            Field::ConsentSource => "consent_source",
         }
     }
 }
@@ -64,6 +68,8 @@ const ALIASES: &[(Field, &[&str])] = &[
     (Field::Status, &["call_status", "status", "lead_status"]),
     (Field::State, &["state", "province", "state_code"]),
     (Field::Timezone, &["timezone", "time_zone", "tz"]),
+    (Field::ConsentAt, &["consent_at", "consent_date", "consent_time", "opt_in_date", "optin_date", "opted_in_at"]),
+    (Field::ConsentSource, &["consent_source", "consent_method", "opt_in_source", "optin_source"]),
 ];
 
 /// Column positions of each field found in `header` (first match wins).

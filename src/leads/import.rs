@@ -199,6 +199,32 @@ fn write_chunk(db: &Db, import_id: i64, chunk: Parsed, summary: &mut Summary) ->
     Ok(())
 }
 
+/// A consent time: RFC 3339 (with its offset), or `YYYY-MM-DD[ HH:MM[:SS]]` or
+/// `MM/DD/YYYY` read as UTC; not more than a day in the future. UTC ms.
+fn parse_consent(s: &str) -> Result<i64, &'static str> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let at = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .or_else(|| {
+                    ["%Y-%m-%d", "%m/%d/%Y"]
+                        .iter()
+                        .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN))
+                })
+                .map(|t| t.and_utc())
+        })
+        .ok_or("not a date or time (use RFC 3339, YYYY-MM-DD or MM/DD/YYYY)")?;
+    if at > chrono::Utc::now() + chrono::Duration::days(1) {
+        return Err("consent date is in the future");
+    }
+    Ok(db::to_ms(at))
+}
+
 fn rejection(line: u64, field: &str, value: &str, reason: &str, raw: &str) -> Rejection {
     Rejection { line, field: field.into(), value: value.into(), reason: reason.into(), raw: raw.into() }
 }
@@ -291,6 +317,11 @@ pub fn parse_row(
     {
         return Err(rejection(line, Field::Uuid.name(), u, "not a UUID", &raw()));
     }
+    let consent_raw = get(Field::ConsentAt)?;
+    let consent_at = match consent_raw.trim() {
+        "" => None,
+        s => Some(parse_consent(s).map_err(|reason| rejection(line, Field::ConsentAt.name(), s, reason, &raw()))?),
+    };
     Ok(NewLead {
         line,
         uuid,
@@ -303,6 +334,8 @@ pub fn parse_row(
         timezone,
         timezone_source,
         status,
+        consent_at,
+        consent_source: get(Field::ConsentSource)?,
     })
 }
 

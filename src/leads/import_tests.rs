@@ -160,3 +160,25 @@ fn the_state_column_narrows_or_adds_to_the_number_zones() {
     assert_eq!(zone("+14157001237"), ("America/Los_Angeles".into(), "number".into()), "unknown state: ignored");
     assert_eq!(zone("+14157001238"), ("America/Los_Angeles".into(), "column".into()), "the column comes first");
 }
+
+/// Consent columns are imported when present (several date forms), a bad or future
+/// date refuses the row naming the field, and a re-import fills consent in.
+#[test]
+fn consent_is_imported_and_checked() {
+    check(
+        b"number,consent_date,opt_in_source\n\
+          4157001234,2026-03-01T09:30:00-05:00,web form\n\
+          4157001235,2026-03-01,\n\
+          4157001236,03/15/2026,paper\n\
+          4157001237,yesterday,\n\
+          4157001238,2999-01-01,\n",
+        (3, 0, 2),
+        &[(5, "consent_at", "not a date"), (6, "consent_at", "future")],
+    );
+    let (_, db, _dir) = run_csv(b"number,consent_at,consent_source\n4157001234,2026-03-01T09:30:00-05:00,web form\n");
+    let rows = db.read_blocking(|c| Ok(db::leads::page(c, &LeadFilter::default(), 10, None)?.0)).unwrap();
+    assert_eq!(rows[0].consent_at, Some(crate::db::to_ms("2026-03-01T14:30:00Z".parse().unwrap())));
+    assert_eq!(rows[0].consent_source, "web form");
+    let json = serde_json::to_value(&rows[0]).unwrap();
+    assert_eq!(json["consent_at"], "2026-03-01T14:30:00+00:00");
+}

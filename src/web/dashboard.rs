@@ -122,6 +122,7 @@ struct LeadPage {
     lead: LeadRow,
     attempts: Vec<AttemptView>,
     next_call_local: Option<String>,
+    consent_local: Option<String>,
 }
 
 struct AttemptView {
@@ -145,6 +146,7 @@ pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<
     render(&LeadPage {
         status: snapshot(&state).await?,
         next_call_local: lead.next_call_at.map(|ms| local(ms, tz)),
+        consent_local: lead.consent_at.map(|ms| local(ms, tz)),
         lead,
         attempts,
     })
