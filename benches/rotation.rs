@@ -204,6 +204,7 @@ impl ClaimBench {
                 interval_seconds: 1,
                 total_leads: CLAIM_LEADS,
                 total_batches: 1,
+                campaign_id: 1,
             };
             let schedule_id = db::schedules::insert(tx, &schedule, now_ms)?;
             let batch_id = db::schedules::insert_batch(tx, schedule_id, 0, now_ms, CLAIM_LEADS)?;

@@ -5,6 +5,8 @@
 pub mod app;
 /// Applying provider call events (webhooks, reconciliation).
 pub mod calls;
+/// Campaign lifecycle rules.
+pub mod campaigns;
 /// Command line.
 pub mod cli;
 /// Calling hours and phone → time zone data (pure rules).

@@ -35,11 +35,14 @@ pub struct BulkRequest {
     pub timezone: Tz,
     pub parallel_calls: u32,
     pub interval_seconds: u32,
+    /// The campaign the schedule belongs to (`db::campaigns::DEFAULT_ID` if none chosen).
+    pub campaign_id: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Created {
     pub schedule_id: i64,
+    pub campaign_id: i64,
     pub total_leads: usize,
     pub total_batches: usize,
     /// RFC 3339, UTC.
@@ -70,6 +73,10 @@ pub enum ScheduleError {
     Interval(u32),
     #[error("{0}")]
     BadStart(String),
+    #[error("campaign {0} does not exist")]
+    UnknownCampaign(i64),
+    #[error("campaign {id} is {status}: it takes no more schedules")]
+    CampaignClosed { id: i64, status: crate::campaigns::CampaignStatus },
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -118,6 +125,13 @@ pub async fn create(db: &Db, req: BulkRequest, now: DateTime<Utc>) -> Result<Cre
     }
     let start = req.start_at.max(now);
     db.write(move |tx| -> anyhow::Result<Result<Created, ScheduleError>> {
+        match db::campaigns::status(tx, req.campaign_id)? {
+            None => return Ok(Err(ScheduleError::UnknownCampaign(req.campaign_id))),
+            Some(status) if !status.takes_schedules() => {
+                return Ok(Err(ScheduleError::CampaignClosed { id: req.campaign_id, status }));
+            }
+            Some(_) => {}
+        }
         let (ids, skipped) = match &req.selection {
             Selection::Ids(ids) => {
                 let mut seen = std::collections::HashSet::new();
@@ -155,9 +169,12 @@ pub async fn create(db: &Db, req: BulkRequest, now: DateTime<Utc>) -> Result<Cre
                 interval_seconds: req.interval_seconds,
                 total_leads: ids.len(),
                 total_batches: batches.len(),
+                campaign_id: req.campaign_id,
             },
             now_ms,
         )?;
+        let reason = format!("schedule {schedule_id} created ({} leads)", ids.len());
+        db::campaigns::advance(tx, req.campaign_id, crate::campaigns::CampaignStatus::Scheduled, &reason, now_ms)?;
         for batch in &batches {
             let batch_id =
                 db::schedules::insert_batch(tx, schedule_id, batch.index, db::to_ms(batch.due_at), batch.leads.len())?;
@@ -165,6 +182,7 @@ pub async fn create(db: &Db, req: BulkRequest, now: DateTime<Utc>) -> Result<Cre
         }
         Ok(Ok(Created {
             schedule_id,
+            campaign_id: req.campaign_id,
             total_leads: ids.len(),
             total_batches: batches.len(),
             start_at: start.to_rfc3339(),

@@ -22,13 +22,17 @@ pub struct DueLead {
     pub batch_id: Option<i64>,
 }
 
-/// Up to `limit` due leads, in due order (batch time, then id).
+/// Up to `limit` due leads, in due order (batch time, then id). Leads of a campaign
+/// that is not running (paused, cancelled) are not due: pausing stops new dials at
+/// the next claim.
 pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead>> {
     // The limit is part of the SQL text: a bound LIMIT makes SQLite re-prepare the
     // statement on every call (callers use a couple of constant limits).
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT id, phone, timezone, schedule_id, batch_id, state FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
+           AND NOT EXISTS (SELECT 1 FROM schedules s JOIN campaigns c ON c.id = s.campaign_id
+                           WHERE s.id = leads.schedule_id AND c.status <> 'running')
          ORDER BY next_call_at, id LIMIT {limit}"
     ))?;
     let rows = stmt

@@ -7,6 +7,7 @@
 //! SQL lives in one file per aggregate as plain functions taking a `&Tx` or `&Conn`.
 
 pub mod attempts;
+pub mod campaigns;
 pub mod dnc;
 pub mod imports;
 pub mod leads;

@@ -12,13 +12,14 @@ pub struct NewSchedule<'a> {
     pub interval_seconds: u32,
     pub total_leads: usize,
     pub total_batches: usize,
+    pub campaign_id: i64,
 }
 
 pub fn insert(tx: &Tx, s: &NewSchedule, now_ms: i64) -> anyhow::Result<i64> {
     tx.execute(
         "INSERT INTO schedules (start_at, timezone, parallel_calls, interval_seconds, total_leads,
-                                total_batches, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                total_batches, created_at, campaign_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             s.start_at_ms,
             s.timezone,
@@ -26,7 +27,8 @@ pub fn insert(tx: &Tx, s: &NewSchedule, now_ms: i64) -> anyhow::Result<i64> {
             s.interval_seconds,
             s.total_leads as i64,
             s.total_batches as i64,
-            now_ms
+            now_ms,
+            s.campaign_id
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -80,6 +82,11 @@ pub fn fire_due(tx: &Tx, now_ms: i64, grace_ms: i64) -> anyhow::Result<FireOutco
             tx.prepare_cached("UPDATE leads SET next_call_at = ?2 WHERE batch_id = ?1 AND status = 'scheduled'")?
                 .execute(params![batch_id, due_at])?;
             outcome.fired.push((batch_id, schedule_id, index, lateness));
+            let campaign: i64 = tx
+                .prepare_cached("SELECT campaign_id FROM schedules WHERE id = ?1")?
+                .query_row([schedule_id], |r| r.get(0))?;
+            let reason = format!("schedule {schedule_id} batch {index} fired");
+            crate::db::campaigns::advance(tx, campaign, crate::campaigns::CampaignStatus::Running, &reason, now_ms)?;
         }
     }
     outcome.next_due_ms =

@@ -123,6 +123,7 @@ pub(crate) fn seed_leads(db: &Db, leads: &[(String, Option<String>)], due: DateT
             interval_seconds: 1,
             total_leads: leads.len(),
             total_batches: 1,
+            campaign_id: 1,
         };
         let schedule_id = db::schedules::insert(tx, &schedule, due_ms)?;
         let batch_id = db::schedules::insert_batch(tx, schedule_id, 0, due_ms, leads.len())?;

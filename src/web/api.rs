@@ -158,6 +158,8 @@ struct BulkBody {
     start_at: StartAt,
     parallel_calls: u32,
     interval_seconds: u32,
+    /// Optional; the default campaign when absent.
+    campaign_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +203,7 @@ fn bulk_request(state: &AppState, body: BulkBody) -> Result<BulkRequest, AppErro
         timezone,
         parallel_calls: body.parallel_calls,
         interval_seconds: body.interval_seconds,
+        campaign_id: body.campaign_id.unwrap_or(db::campaigns::DEFAULT_ID),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod campaigns;
 mod dashboard;
 mod dnc;
 mod error;
@@ -49,6 +50,9 @@ pub fn router(state: AppState) -> Router {
         .route("/dnc", get(dnc::page))
         .route("/dnc/remove", post(dnc::page_remove))
         .route("/dnc/{phone}", get(dnc::detail))
+        .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/api/campaigns/{id}", get(campaigns::get))
+        .route("/api/campaigns/{id}/{action}", post(campaigns::action))
         .route("/api/numbers", get(numbers::list).post(numbers::add))
         .route("/api/numbers/bulk", post(numbers::bulk))
         .route("/api/numbers/scores", post(numbers::scores))

@@ -1,0 +1,117 @@
+//! Campaigns over JSON: list, create, one campaign with its history, and the
+//! lifecycle actions (pause, resume, cancel), each with a reason.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::campaigns::CampaignStatus;
+use crate::db::campaigns::Refused;
+use crate::db::schedules::CancelTarget;
+use crate::db::{self, campaigns};
+use crate::state::AppState;
+use crate::web::AppError;
+use crate::web::error::json_body;
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let rows = state.db.read(campaigns::list).await?;
+    Ok(Json(json!({ "campaigns": rows })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+}
+
+/// `POST /api/campaigns` `{"name"}` → 201 with the new `draft` campaign.
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let body: CreateBody = json_body(&headers, &body)?;
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::Unprocessable("name: 1 to 80 characters, no control characters".into()));
+    }
+    let now_ms = db::to_ms(Utc::now());
+    let created = {
+        let name = name.clone();
+        state.db.write(move |tx| campaigns::create(tx, &name, "api", now_ms)).await?
+    };
+    let id = created.ok_or_else(|| AppError::Unprocessable(format!("name: a campaign named {name:?} exists")))?;
+    let row = state.db.read(move |c| campaigns::get(c, id)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "campaign": row }))).into_response())
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    let (row, history) = state.db.read(move |c| Ok((campaigns::get(c, id)?, campaigns::events(c, id)?))).await?;
+    Ok(Json(json!({ "campaign": row.ok_or(AppError::NotFound)?, "history": history })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/campaigns/{id}/{pause|resume|cancel}` with an optional `{"reason"}`.
+/// Pause takes effect at the next claim (no new dial starts; calls in progress
+/// finish); cancel also cancels the campaign's schedules, returning their waiting
+/// leads to `pending`.
+pub async fn action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(i64, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let reason = if body.is_empty() { ReasonBody::default() } else { json_body::<ReasonBody>(&headers, &body)? };
+    let row = act(&state, id, &action, reason.reason, "api").await?;
+    Ok(Json(json!({ "campaign": row })))
+}
+
+/// Applies a lifecycle action; shared by the API and the dashboard.
+pub async fn act(
+    state: &AppState,
+    id: i64,
+    action: &str,
+    reason: String,
+    actor: &'static str,
+) -> Result<campaigns::CampaignRow, AppError> {
+    let to = match action {
+        "pause" => CampaignStatus::Paused,
+        "resume" => CampaignStatus::Running,
+        "cancel" => CampaignStatus::Cancelled,
+        other => return Err(AppError::Unprocessable(format!("unknown action {other:?}; pause, resume or cancel"))),
+    };
+    if id == campaigns::DEFAULT_ID && to == CampaignStatus::Cancelled {
+        return Err(AppError::Unprocessable("the default campaign cannot be cancelled; pause it instead".into()));
+    }
+    let reason = if reason.trim().is_empty() { format!("{action} by {actor}") } else { reason.trim().to_string() };
+    let now_ms = db::to_ms(Utc::now());
+    let outcome = state
+        .db
+        .write(move |tx| {
+            let outcome = campaigns::transition(tx, id, to, &reason, actor, now_ms)?;
+            if outcome.is_ok() && to == CampaignStatus::Cancelled {
+                for schedule in campaigns::active_schedules(tx, id)? {
+                    db::schedules::cancel(tx, CancelTarget::One(schedule), now_ms)?;
+                }
+            }
+            Ok(outcome)
+        })
+        .await?;
+    match outcome {
+        Ok(_) => {}
+        Err(Refused::NotFound) => return Err(AppError::NotFound),
+        Err(Refused::NotAllowed { from, to }) => {
+            return Err(AppError::Unprocessable(format!("campaign {id} is {from}: it cannot become {to}")));
+        }
+    }
+    state.wake.dialer.notify_one();
+    state.wake.scheduler.notify_one();
+    state.db.read(move |c| campaigns::get(c, id)).await?.ok_or(AppError::NotFound)
+}
