@@ -132,6 +132,7 @@
       start_at: { date: el("start-date").value, time: el("start-time").value, timezone: tz },
       parallel_calls: Number(el("parallel-calls").value),
       interval_seconds: Number(el("interval-seconds").value),
+      campaign_id: Number(el("campaign").value),
     };
     if (state.all) body.select = filter; else body.lead_ids = [...state.ids];
     el("schedule-submit").disabled = true;

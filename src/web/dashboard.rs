@@ -54,6 +54,8 @@ struct IndexPage {
     timezone: String,
     default_date: String,
     min_date: String,
+    /// Campaigns that take schedules, for the modal's selector (the default first).
+    campaigns: Vec<db::campaigns::CampaignRow>,
 }
 
 pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
@@ -61,7 +63,7 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
     let filter = parse_filter(query.status.as_deref(), query.q.as_deref())?;
     let import_id = query.import;
     let (page_filter, cursor) = (filter.clone(), query.cursor);
-    let (leads, next_cursor, (total, schedulable), counts, import, import_errors) = state
+    let (leads, next_cursor, (total, schedulable), counts, (import, campaigns), import_errors) = state
         .db
         .read(move |c| {
             let (rows, next) = db::leads::page(c, &page_filter, PAGE_SIZE, cursor)?;
@@ -75,7 +77,11 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
                 Some(_) => 0,
                 None => db::leads::count(c, &LeadFilter { status: Some(Status::Pending), q: page_filter.q.clone() })?,
             };
-            Ok((rows, next, (total, schedulable), db::leads::counts_by_status(c)?, import, errors))
+            let campaigns: Vec<db::campaigns::CampaignRow> = db::campaigns::list(c)?
+                .into_iter()
+                .filter(|c| !matches!(c.status.as_str(), "completed" | "cancelled"))
+                .collect();
+            Ok((rows, next, (total, schedulable), db::leads::counts_by_status(c)?, (import, campaigns), errors))
         })
         .await?;
     let tz = state.resolved.timezone;
@@ -100,6 +106,7 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         timezone: tz.name().to_string(),
         default_date: (today + Duration::days(1)).to_string(),
         min_date: today.to_string(),
+        campaigns,
     })
 }
 

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 mod campaigns;
+mod campaigns_page;
 mod dashboard;
 mod dnc;
 mod error;
@@ -50,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dnc", get(dnc::page))
         .route("/dnc/remove", post(dnc::page_remove))
         .route("/dnc/{phone}", get(dnc::detail))
+        .route("/campaigns", get(campaigns_page::page).post(campaigns_page::create))
+        .route("/campaigns/{id}/{action}", post(campaigns_page::action))
         .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/api/campaigns/{id}", get(campaigns::get))
         .route("/api/campaigns/{id}/{action}", post(campaigns::action))
