@@ -95,6 +95,13 @@ impl CallingWindow {
         CallingWindow { start: 8 * 3600, end: 21 * 3600 }
     }
 
+    /// The hours inside both windows; None when they do not overlap. A campaign's
+    /// hours are intersected with the configured ones: they can narrow, never widen.
+    pub fn intersect(&self, other: &CallingWindow) -> Option<CallingWindow> {
+        let (start, end) = (self.start.max(other.start), self.end.min(other.end));
+        (start < end).then_some(CallingWindow { start, end })
+    }
+
     /// Local start time (inclusive).
     pub fn start(&self) -> NaiveTime {
         NaiveTime::from_num_seconds_from_midnight_opt(self.start, 0).unwrap_or(NaiveTime::MIN)

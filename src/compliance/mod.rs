@@ -21,7 +21,13 @@ pub struct Compliance {
 
 impl Compliance {
     pub fn gate(&self) -> Gate<'_> {
-        Gate { profile: self.profile, campaign_window: self.window, allowed_days: [true; 7], rules: &self.rules }
+        self.gate_with(self.window, [true; 7])
+    }
+
+    /// The gate for a campaign: its hours (already intersected with the configured
+    /// ones) and allowed days (Monday first).
+    pub fn gate_with(&self, window: CallingWindow, allowed_days: [bool; 7]) -> Gate<'_> {
+        Gate { profile: self.profile, campaign_window: window, allowed_days, rules: &self.rules }
     }
 }
 

@@ -18,6 +18,8 @@ pub struct DueLead {
     pub timezone: Option<String>,
     /// The CSV's state column (may be empty).
     pub state: String,
+    /// The campaign of its schedule (the default campaign when it has none).
+    pub campaign_id: i64,
     pub schedule_id: Option<i64>,
     pub batch_id: Option<i64>,
 }
@@ -29,7 +31,8 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
     // The limit is part of the SQL text: a bound LIMIT makes SQLite re-prepare the
     // statement on every call (callers use a couple of constant limits).
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT id, phone, timezone, schedule_id, batch_id, state FROM leads
+        "SELECT id, phone, timezone, schedule_id, batch_id, state,
+                COALESCE((SELECT campaign_id FROM schedules s WHERE s.id = leads.schedule_id), 1) FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM schedules s JOIN campaigns c ON c.id = s.campaign_id
                            WHERE s.id = leads.schedule_id AND c.status <> 'running')
@@ -44,6 +47,7 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
                 schedule_id: r.get(3)?,
                 batch_id: r.get(4)?,
                 state: r.get(5)?,
+                campaign_id: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -105,6 +109,26 @@ pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64, reason: &str) -> anyhow::Resul
     tx.prepare_cached("UPDATE leads SET next_call_at = ?2, wait_reason = ?3 WHERE id = ?1")?
         .execute(params![lead_id, next_ms, reason])?;
     Ok(())
+}
+
+/// Calls of a campaign in flight.
+pub fn in_flight_for_campaign(tx: &Tx, campaign_id: i64) -> anyhow::Result<i64> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM attempts a JOIN schedules s ON s.id = a.schedule_id
+             WHERE a.ended_at IS NULL AND s.campaign_id = ?1",
+        )?
+        .query_row([campaign_id], |r| r.get(0))?)
+}
+
+/// Calls of a campaign placed since `since_ms` (UTC ms).
+pub fn campaign_calls_since(tx: &Tx, campaign_id: i64, since_ms: i64) -> anyhow::Result<i64> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM attempts a JOIN schedules s ON s.id = a.schedule_id
+             WHERE a.created_at >= ?2 AND s.campaign_id = ?1",
+        )?
+        .query_row(params![campaign_id, since_ms], |r| r.get(0))?)
 }
 
 /// Start times (UTC ms, ascending) of the calls made to `lead_id` since `since_ms`,

@@ -20,12 +20,15 @@ pub struct CampaignRow {
     /// Schedules and leads waiting to be called (scheduled, not yet dialled).
     pub schedules: i64,
     pub queued_leads: i64,
+    /// `campaigns::Settings` as stored (JSON object).
+    pub settings: serde_json::Value,
 }
 
 const SELECT: &str = "SELECT c.id, c.name, c.status, c.created_at, c.updated_at,
     (SELECT COUNT(*) FROM schedules s WHERE s.campaign_id = c.id),
     (SELECT COUNT(*) FROM leads l JOIN schedules s ON s.id = l.schedule_id
-      WHERE s.campaign_id = c.id AND l.status = 'scheduled')
+      WHERE s.campaign_id = c.id AND l.status = 'scheduled'),
+    c.settings
     FROM campaigns c";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<CampaignRow> {
@@ -37,6 +40,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<CampaignRow> {
         updated_at: r.get(4)?,
         schedules: r.get(5)?,
         queued_leads: r.get(6)?,
+        settings: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
     })
 }
 
@@ -129,6 +133,24 @@ pub fn advance(tx: &Tx, id: i64, to: CampaignStatus, reason: &str, now_ms: i64) 
         transition(tx, id, to, reason, "system", now_ms)?.ok();
     }
     Ok(())
+}
+
+/// Every campaign's stored settings (JSON), for the claim.
+pub fn settings_all(conn: &Conn) -> anyhow::Result<Vec<(i64, String)>> {
+    let rows = conn
+        .prepare_cached("SELECT id, settings FROM campaigns")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Replaces a campaign's settings (already checked) and records the change.
+pub fn set_settings(tx: &Tx, id: i64, json: &str, actor: &str, now_ms: i64) -> anyhow::Result<bool> {
+    let Some(current) = status(tx, id)? else { return Ok(false) };
+    tx.prepare_cached("UPDATE campaigns SET settings = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, json, now_ms])?;
+    event(tx, id, Some(current), current, &format!("settings: {json}"), actor, now_ms)?;
+    Ok(true)
 }
 
 /// Schedules of a campaign that still have batches to fire.

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_dnc.sql"),
     include_str!("../../migrations/0005_consent.sql"),
     include_str!("../../migrations/0006_campaigns.sql"),
+    include_str!("../../migrations/0007_campaign_settings.sql"),
 ];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.

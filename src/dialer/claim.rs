@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::compliance::hours::CallingWindow;
 use crate::compliance::{Compliance, lead_states};
 use crate::db::{self, Tx};
+use crate::dialer::limits::{CampaignLimits, Limit};
 use crate::dialer::rotation::load_pool;
 use crate::domain::status::Status;
 use crate::numbers::Places;
@@ -56,6 +58,9 @@ pub struct Claimed {
     /// The lead's zones and states, to re-check calling hours before a retried request.
     pub zones: Vec<Tz>,
     pub states: Vec<String>,
+    /// The campaign's hours (intersected with the configured ones) and days.
+    pub window: CallingWindow,
+    pub allowed_days: [bool; 7],
     pub compliance: Arc<Compliance>,
 }
 
@@ -105,10 +110,14 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
         *rotation = Some(load_pool(tx, rules, &day, version, now)?);
     }
     let Some(pool) = rotation.as_mut() else { unreachable!("loaded above") };
+    let mut limits = CampaignLimits::load(tx, db::to_ms(local_midnight_today(rules.timezone, now)))?;
+    // A campaign at its own concurrency skips its leads; if that is all there is,
+    // the loop waits for a call to end rather than scanning again at once.
+    let mut campaign_full = false;
     if !pool.has_capacity(None) {
         return Ok(Claim::Idle(Idle::NoCallerCapacity { resume_at: capacity_returns(tx, rules.timezone, now)? }));
     }
-    for lead in db::attempts::due_leads(tx, now_ms, SCAN)? {
+    'leads: for lead in db::attempts::due_leads(tx, now_ms, SCAN)? {
         if db::attempts::on_dnc(tx, &lead.phone)? {
             db::leads::set_status(tx, lead.id, Status::DoNotCall, now_ms)?;
             continue;
@@ -120,7 +129,29 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             tracing::warn!(lead_id = lead.id, "lead already has an attempt in this schedule; not redialled");
             continue;
         }
-        let gate = rules.compliance.gate();
+        match limits.full(tx, lead.campaign_id)? {
+            Some(Limit::Concurrency) => {
+                campaign_full = true;
+                continue;
+            }
+            Some(Limit::Daily) => {
+                let next = next_local_midnight(rules.timezone, now);
+                db::attempts::defer(tx, lead.id, db::to_ms(next), "campaign_daily_cap")?;
+                continue;
+            }
+            None => {}
+        }
+        let campaign = limits.settings(lead.campaign_id).clone();
+        let window = match campaign.window {
+            Some(w) => rules.compliance.window.intersect(&w),
+            None => Some(rules.compliance.window),
+        };
+        let Some(window) = window else {
+            // The campaign's hours and the configured ones do not overlap.
+            db::attempts::defer(tx, lead.id, db::to_ms(now + chrono::Duration::days(1)), "calling_hours")?;
+            continue;
+        };
+        let gate = rules.compliance.gate_with(window, campaign.allowed_days);
         let (area_code, area_state, _) = rules.places.of(&lead.phone);
         let states = lead_states(area_state.as_deref(), &lead.state);
         let state_refs: Vec<&str> = states.iter().map(String::as_str).collect();
@@ -143,11 +174,18 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             db::attempts::defer(tx, lead.id, db::to_ms(next), "calling_hours")?;
             continue;
         }
-        let place = LeadPlace { area_code, state: states.first().cloned(), zones: zones.clone(), pool: None };
+        let place =
+            LeadPlace { area_code, state: states.first().cloned(), zones: zones.clone(), pool: campaign.pool.clone() };
         let (number, tier, candidates) = loop {
             let (id, tier, candidates) = match pool.choose(&place, rules.local_presence) {
                 Choice::Number { id, tier, candidates } => (id, tier, candidates),
                 Choice::NoLocal => break (None, None, 0),
+                Choice::Empty if place.pool.is_some() => {
+                    // This campaign's pool is full; other campaigns may still dial.
+                    let next = capacity_returns(tx, rules.timezone, now)?;
+                    db::attempts::defer(tx, lead.id, db::to_ms(next), "no_pool_number")?;
+                    continue 'leads;
+                }
                 Choice::Empty => {
                     return Ok(Claim::Idle(Idle::NoCallerCapacity {
                         resume_at: capacity_returns(tx, rules.timezone, now)?,
@@ -194,8 +232,13 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             usage_day: day,
             zones,
             states,
+            window,
+            allowed_days: campaign.allowed_days,
             compliance: rules.compliance.clone(),
         }));
+    }
+    if campaign_full {
+        return Ok(Claim::Idle(Idle::MaxConcurrent { in_flight }));
     }
     let next = db::attempts::next_due_lead(tx, now_ms)?;
     // More due leads than one scan may remain (all deferred above): come back at once.

@@ -4,6 +4,7 @@
 
 pub mod claim;
 pub mod health;
+pub mod limits;
 pub mod reconcile;
 pub mod rotation;
 
@@ -116,7 +117,7 @@ async fn place(state: AppState, call: Claimed) {
             tokio::time::sleep(delay).await;
             delay *= 2;
             let states: Vec<&str> = call.states.iter().map(String::as_str).collect();
-            if !call.compliance.gate().is_open(&call.zones, &states, Utc::now()) {
+            if !call.compliance.gate_with(call.window, call.allowed_days).is_open(&call.zones, &states, Utc::now()) {
                 result = Err(NotPlaced::HoursClosed);
                 break;
             }
@@ -185,7 +186,8 @@ fn record(
         // Nothing was created: the claim is undone and the lead waits for its turn.
         NotPlaced::HoursClosed => {
             let states: Vec<&str> = call.states.iter().map(String::as_str).collect();
-            let next = call.compliance.gate().next_open(&call.zones, &states, db::from_ms(now_ms)).unwrap_or(retry_at);
+            let gate = call.compliance.gate_with(call.window, call.allowed_days);
+            let next = gate.next_open(&call.zones, &states, db::from_ms(now_ms)).unwrap_or(retry_at);
             db::attempts::unplace(tx, &attempt, db::to_ms(next), now_ms)?;
             return Ok(true);
         }

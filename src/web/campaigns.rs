@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::campaigns::CampaignStatus;
+use crate::campaigns::{CampaignStatus, Settings};
 use crate::db::campaigns::Refused;
 use crate::db::schedules::CancelTarget;
 use crate::db::{self, campaigns};
@@ -27,6 +27,14 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
+    #[serde(default)]
+    settings: Option<Settings>,
+}
+
+/// Checks settings and gives the JSON to store; the error names the field.
+fn settings_json(settings: &Settings) -> Result<String, AppError> {
+    settings.check().map_err(|e| AppError::Unprocessable(format!("settings.{e}")))?;
+    serde_json::to_string(settings).map_err(|e| AppError::Internal(e.into()))
 }
 
 /// `POST /api/campaigns` `{"name"}` → 201 with the new `draft` campaign.
@@ -36,10 +44,20 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
         return Err(AppError::Unprocessable("name: 1 to 80 characters, no control characters".into()));
     }
+    let settings = body.settings.as_ref().map(settings_json).transpose()?;
     let now_ms = db::to_ms(Utc::now());
     let created = {
         let name = name.clone();
-        state.db.write(move |tx| campaigns::create(tx, &name, "api", now_ms)).await?
+        state
+            .db
+            .write(move |tx| {
+                let id = campaigns::create(tx, &name, "api", now_ms)?;
+                if let (Some(id), Some(json)) = (id, settings) {
+                    campaigns::set_settings(tx, id, &json, "api", now_ms)?;
+                }
+                Ok(id)
+            })
+            .await?
     };
     let id = created.ok_or_else(|| AppError::Unprocessable(format!("name: a campaign named {name:?} exists")))?;
     let row = state.db.read(move |c| campaigns::get(c, id)).await?;
@@ -49,6 +67,30 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
 pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
     let (row, history) = state.db.read(move |c| Ok((campaigns::get(c, id)?, campaigns::events(c, id)?))).await?;
     Ok(Json(json!({ "campaign": row.ok_or(AppError::NotFound)?, "history": history })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    settings: Settings,
+}
+
+/// `PATCH /api/campaigns/{id}` `{"settings": {…}}`: replaces the campaign's settings
+/// (unset fields use the global values). Takes effect at the next claim.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body: PatchBody = json_body(&headers, &body)?;
+    let json = settings_json(&body.settings)?;
+    let now_ms = db::to_ms(Utc::now());
+    if !state.db.write(move |tx| campaigns::set_settings(tx, id, &json, "api", now_ms)).await? {
+        return Err(AppError::NotFound);
+    }
+    state.wake.dialer.notify_one();
+    get(State(state), Path(id)).await
 }
 
 #[derive(Deserialize, Default)]

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns", get(campaigns_page::page).post(campaigns_page::create))
         .route("/campaigns/{id}/{action}", post(campaigns_page::action))
         .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
-        .route("/api/campaigns/{id}", get(campaigns::get))
+        .route("/api/campaigns/{id}", get(campaigns::get).patch(campaigns::patch))
         .route("/api/campaigns/{id}/{action}", post(campaigns::action))
         .route("/api/numbers", get(numbers::list).post(numbers::add))
         .route("/api/numbers/bulk", post(numbers::bulk))
