@@ -135,6 +135,29 @@ pub fn advance(tx: &Tx, id: i64, to: CampaignStatus, reason: &str, now_ms: i64) 
     Ok(())
 }
 
+/// Marks `completed` every running or paused campaign (not the default one) that
+/// has had a schedule and has nothing left: no batch to fire and no lead waiting
+/// or in a call. Returns the ids completed.
+pub fn complete_finished(tx: &Tx, now_ms: i64) -> anyhow::Result<Vec<i64>> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT c.id FROM campaigns c
+             WHERE c.id <> 1 AND c.status IN ('running', 'paused')
+               AND EXISTS (SELECT 1 FROM schedules s WHERE s.campaign_id = c.id)
+               AND NOT EXISTS (SELECT 1 FROM batches b JOIN schedules s ON s.id = b.schedule_id
+                               WHERE s.campaign_id = c.id AND b.status = 'pending')
+               AND NOT EXISTS (SELECT 1 FROM leads l JOIN schedules s ON s.id = l.schedule_id
+                               WHERE s.campaign_id = c.id
+                                 AND l.status IN ('scheduled', 'dialing', 'ringing', 'in_progress'))",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        transition(tx, *id, CampaignStatus::Completed, "every lead has an outcome", "system", now_ms)?.ok();
+    }
+    Ok(ids)
+}
+
 /// Every campaign's stored settings (JSON), for the claim.
 pub fn settings_all(conn: &Conn) -> anyhow::Result<Vec<(i64, String)>> {
     let rows = conn

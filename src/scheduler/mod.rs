@@ -19,7 +19,16 @@ const MAX_SLEEP: Duration = Duration::from_secs(300);
 pub async fn tick(state: &AppState) -> anyhow::Result<db::schedules::FireOutcome> {
     let now = Utc::now();
     let grace_ms = i64::from(state.config.dialing.missed_batch_grace_minutes) * 60_000;
-    let outcome = state.db.write(move |tx| db::schedules::fire_due(tx, db::to_ms(now), grace_ms)).await?;
+    let (outcome, completed) = state
+        .db
+        .write(move |tx| {
+            let outcome = db::schedules::fire_due(tx, db::to_ms(now), grace_ms)?;
+            Ok((outcome, db::campaigns::complete_finished(tx, db::to_ms(now))?))
+        })
+        .await?;
+    for campaign_id in completed {
+        tracing::info!(campaign_id, "campaign completed: every lead has an outcome");
+    }
     for (batch_id, schedule_id, index, late_ms) in &outcome.fired {
         tracing::info!(schedule_id, batch_index = index, batch_id, late_ms, "batch fired");
     }

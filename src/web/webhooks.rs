@@ -75,6 +75,8 @@ pub async fn twilio_status(
     if let Applied::Final(status) = &applied {
         tracing::info!(attempt_id = query.attempt_id, %status, "call ended");
         state.wake.dialer.notify_one();
+        // A campaign whose last call this was is marked completed by the scheduler.
+        state.wake.scheduler.notify_one();
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>").into_response())
 }
