@@ -6,12 +6,11 @@
 //! Every addition goes through `db::dnc::add`, which also marks the number's waiting
 //! lead `do_not_call`; the claim checks the list again right before every dial.
 
-use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,14 +20,12 @@ use crate::db::{self as store, from_ms};
 use crate::domain::phone::E164;
 use crate::numbers::edit::Rejection;
 use crate::state::AppState;
+use crate::web::AppError;
 use crate::web::api::{defang, parse_query};
-use crate::web::dashboard::render;
 use crate::web::error::json_body;
-use crate::web::status::{Snapshot, snapshot};
-use crate::web::{AppError, local};
 
 const MAX_LIMIT: u32 = 500;
-const PAGE_SIZE: u32 = 50;
+pub(super) const PAGE_SIZE: u32 = 50;
 const MAX_REASON: usize = 200;
 const MAX_SOURCE: usize = 40;
 /// Entries written per transaction, so a big list never holds the writer (and the
@@ -37,23 +34,23 @@ const WRITE_CHUNK: usize = 2_000;
 
 /// A number to put on the list, checked.
 #[derive(Debug, Clone)]
-struct NewEntry {
+pub(super) struct NewEntry {
     phone: String,
     reason: String,
 }
 
 /// What adding a list did.
 #[derive(Debug, Clone, Copy, Default)]
-struct AddCounts {
-    added: usize,
-    existing: usize,
-    leads_marked: usize,
+pub(super) struct AddCounts {
+    pub(super) added: usize,
+    pub(super) existing: usize,
+    pub(super) leads_marked: usize,
 }
 
 // ---- checking input ----
 
 /// Empty is allowed; at most 200 characters, no control characters.
-fn check_reason(s: &str) -> Result<String, String> {
+pub(super) fn check_reason(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.chars().count() > MAX_REASON || s.chars().any(char::is_control) {
         return Err(format!("at most {MAX_REASON} characters, no control characters"));
@@ -73,7 +70,7 @@ fn check_source(s: &str) -> Result<String, String> {
 
 /// A number in a request: how a user writes it (read in the default region), or as
 /// stored (`+` and digits), so that anything on the list can be looked up and removed.
-fn lookup_phone(raw: &str, region: phonenumber::country::Id) -> Result<String, AppError> {
+pub(super) fn lookup_phone(raw: &str, region: phonenumber::country::Id) -> Result<String, AppError> {
     let raw = raw.trim();
     E164::from_stored(raw)
         .or_else(|| E164::parse(raw, region).ok())
@@ -84,7 +81,11 @@ fn lookup_phone(raw: &str, region: phonenumber::country::Id) -> Result<String, A
 /// A pasted list (one number per line) or a CSV `phone[,reason]`; a header line is
 /// recognised by a `phone` or `number` column and may also name `reason`. Lines
 /// without their own reason get `default_reason`. Bad lines are rejected one by one.
-fn parse_list(text: &str, region: phonenumber::country::Id, default_reason: &str) -> (Vec<NewEntry>, Vec<Rejection>) {
+pub(super) fn parse_list(
+    text: &str,
+    region: phonenumber::country::Id,
+    default_reason: &str,
+) -> (Vec<NewEntry>, Vec<Rejection>) {
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().next().unwrap_or("").to_ascii_lowercase();
     let has_header = first.contains("phone") || first.contains("number");
@@ -141,7 +142,7 @@ fn item(
 }
 
 /// Lists `entries` (a few thousand per transaction), marking their waiting leads.
-async fn add_entries(
+pub(super) async fn add_entries(
     state: &AppState,
     entries: Vec<NewEntry>,
     source: String,
@@ -176,7 +177,7 @@ async fn add_entries(
     Ok(total)
 }
 
-fn entry_json(e: &Entry) -> Value {
+pub(super) fn entry_json(e: &Entry) -> Value {
     json!({
         "phone": e.phone,
         "source": e.source,
@@ -185,7 +186,7 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
-fn event_json(e: &Event) -> Value {
+pub(super) fn event_json(e: &Event) -> Value {
     json!({
         "phone": e.phone,
         "action": e.action,
@@ -373,7 +374,12 @@ pub async fn remove(
     Ok(Json(json!({"removed": true})))
 }
 
-async fn remove_number(state: &AppState, phone: String, reason: String, actor: &'static str) -> Result<bool, AppError> {
+pub(super) async fn remove_number(
+    state: &AppState,
+    phone: String,
+    reason: String,
+    actor: &'static str,
+) -> Result<bool, AppError> {
     let now_ms = store::to_ms(Utc::now());
     Ok(state.db.write(move |tx| dnc::remove(tx, &phone, &reason, actor, now_ms)).await?)
 }
@@ -402,179 +408,6 @@ pub async fn export(State(state): State<AppState>) -> Result<Response, AppError>
         bytes,
     )
         .into_response())
-}
-
-// ---- dashboard ----
-
-#[derive(Template)]
-#[template(path = "dnc.html")]
-struct DncPage {
-    status: Snapshot,
-    /// (added at, local time; entry)
-    entries: Vec<(String, Entry)>,
-    /// Entries matching the search, and on the whole list.
-    total: i64,
-    listed: i64,
-    q: String,
-    next_href: Option<String>,
-    message: Option<String>,
-    rejections: Vec<Rejection>,
-    /// The latest changes to the list: (when, local time; event).
-    recent: Vec<(String, Event)>,
-    /// On `/dnc/{phone}`: that number and its whole audit history.
-    number: Option<NumberHistory>,
-}
-
-struct NumberHistory {
-    phone: String,
-    listed: bool,
-    events: Vec<(String, Event)>,
-}
-
-#[derive(Deserialize, Default)]
-struct PageQuery {
-    q: Option<String>,
-    cursor: Option<i64>,
-    msg: Option<String>,
-}
-
-/// `GET /dnc`.
-pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
-    let q: PageQuery = parse_query(raw)?;
-    render_page(&state, q.q.unwrap_or_default(), q.cursor, q.msg, Vec::new(), None).await
-}
-
-/// `GET /dnc/{phone}`: the page searched for that number, with its audit history.
-pub async fn detail(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, AppError> {
-    let q: PageQuery = parse_query(query)?;
-    let phone = lookup_phone(&raw, state.resolved.region).map_err(|_| AppError::NotFound)?;
-    let tz = state.resolved.timezone;
-    let p = phone.clone();
-    let (listed, events) = state.db.read(move |c| Ok((dnc::contains(c, &p)?, dnc::events(c, &p, 1_000)?))).await?;
-    if !listed && events.is_empty() {
-        return Err(AppError::NotFound);
-    }
-    let number = NumberHistory {
-        phone: phone.clone(),
-        listed,
-        events: events.into_iter().map(|e| (local(e.at, tz), e)).collect(),
-    };
-    render_page(&state, phone, None, q.msg, Vec::new(), Some(number)).await
-}
-
-async fn render_page(
-    state: &AppState,
-    q: String,
-    cursor: Option<i64>,
-    message: Option<String>,
-    rejections: Vec<Rejection>,
-    number: Option<NumberHistory>,
-) -> Result<Response, AppError> {
-    let tz = state.resolved.timezone;
-    let search = q.clone();
-    let (rows, next, total, listed, recent) = state
-        .db
-        .read(move |c| {
-            let q = Some(search.as_str());
-            let (rows, next) = dnc::page(c, q, PAGE_SIZE, cursor)?;
-            Ok((rows, next, dnc::count(c, q)?, dnc::count(c, None)?, dnc::recent_events(c, 20)?))
-        })
-        .await?;
-    let next_href = next.map(|cursor| {
-        let query = serde_urlencoded::to_string([("q", q.clone()), ("cursor", cursor.to_string())]).unwrap_or_default();
-        format!("/dnc?{query}")
-    });
-    render(&DncPage {
-        status: snapshot(state).await?,
-        entries: rows.into_iter().map(|e| (local(e.created_at, tz), e)).collect(),
-        total,
-        listed,
-        q,
-        next_href,
-        message,
-        rejections,
-        recent: recent.into_iter().map(|e| (local(e.at, tz), e)).collect(),
-        number,
-    })
-}
-
-/// Reads a multipart form (within the DNC body limit) into (name, text) pairs.
-async fn fields(mut multipart: Multipart) -> Result<Vec<(String, String)>, AppError> {
-    let mut out = Vec::new();
-    while let Some(field) =
-        multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| AppError::Unprocessable(format!("{name}: the file is not UTF-8 text")))?;
-        out.push((name, text));
-    }
-    Ok(out)
-}
-
-/// `POST /dnc/add`: a pasted list (`numbers`) and/or a CSV file (`file`), with a
-/// `reason` for lines that carry none.
-pub async fn page_add(State(state): State<AppState>, multipart: Multipart) -> Result<Response, AppError> {
-    let form = fields(multipart).await?;
-    let reason = form.iter().find(|(n, _)| n == "reason").map(|(_, v)| v.clone()).unwrap_or_default();
-    let reason = match check_reason(&reason) {
-        Ok(r) => r,
-        Err(e) => {
-            return render_page(&state, String::new(), None, Some(format!("Reason: {e}.")), Vec::new(), None).await;
-        }
-    };
-    let region = state.resolved.region;
-    let (good, bad) = tokio::task::spawn_blocking(move || {
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (name, text) in form {
-            if (name == "numbers" || name == "file") && !text.trim().is_empty() {
-                let (g, b) = parse_list(&text, region, &reason);
-                good.extend(g);
-                bad.extend(b.into_iter().map(|r| Rejection { field: format!("{name}: {}", r.field), ..r }));
-            }
-        }
-        (good, bad)
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
-    if good.is_empty() && bad.is_empty() {
-        let message = "Nothing to add: paste numbers or choose a CSV file.".to_string();
-        return render_page(&state, String::new(), None, Some(message), bad, None).await;
-    }
-    let counts = add_entries(&state, good, "dashboard".into(), "user").await?;
-    let message = format!(
-        "Added {} number(s); {} already listed; {} line(s) rejected; {} lead(s) marked do_not_call.",
-        counts.added,
-        counts.existing,
-        bad.len(),
-        counts.leads_marked
-    );
-    render_page(&state, String::new(), None, Some(message), bad, None).await
-}
-
-/// `POST /dnc/remove`: form fields `phone`, `reason` (required: it is kept in the
-/// audit history) and `back` (`number` to return to the number's page).
-pub async fn page_remove(State(state): State<AppState>, body: String) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let phone = lookup_phone(&get("phone"), state.resolved.region)?;
-    let message = match check_reason(&get("reason")) {
-        Ok(reason) if reason.is_empty() => "Removing a number needs a reason (it is kept in the audit history).".into(),
-        Ok(reason) => match remove_number(&state, phone.clone(), reason, "user").await? {
-            true => format!("Removed {phone} from the do-not-call list."),
-            false => format!("{phone} is not on the do-not-call list."),
-        },
-        Err(e) => format!("Reason: {e}."),
-    };
-    let query = serde_urlencoded::to_string([("msg", message)]).unwrap_or_default();
-    let back = if get("back") == "number" { format!("/dnc/{phone}") } else { "/dnc".to_string() };
-    Ok(Redirect::to(&format!("{back}?{query}")).into_response())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod campaigns;
 mod campaigns_page;
 mod dashboard;
 mod dnc;
+mod dnc_page;
 mod error;
 mod numbers;
 mod numbers_page;
@@ -36,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(upload_limit));
     let dnc_lists = Router::new()
         .route("/api/dnc", get(dnc::list).post(dnc::add))
-        .route("/dnc/add", post(dnc::page_add))
+        .route("/dnc/add", post(dnc_page::page_add))
         .layer(DefaultBodyLimit::max(DNC_BODY));
     Router::new()
         .route("/", get(dashboard::index))
@@ -48,9 +49,9 @@ pub fn router(state: AppState) -> Router {
         .route("/numbers/bulk", post(numbers_page::bulk))
         .route("/numbers/scores", post(numbers_page::scores))
         .route("/numbers/{id}", get(numbers_page::detail))
-        .route("/dnc", get(dnc::page))
-        .route("/dnc/remove", post(dnc::page_remove))
-        .route("/dnc/{phone}", get(dnc::detail))
+        .route("/dnc", get(dnc_page::page))
+        .route("/dnc/remove", post(dnc_page::page_remove))
+        .route("/dnc/{phone}", get(dnc_page::detail))
         .route("/campaigns", get(campaigns_page::page).post(campaigns_page::create))
         .route("/campaigns/{id}/{action}", post(campaigns_page::action))
         .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
