@@ -24,50 +24,73 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    /// A refused line; the echoed value is cut to 80 characters.
+    pub fn new(line: u64, field: &str, value: &str, reason: String) -> Rejection {
+        Rejection { line, field: field.into(), value: value.chars().take(MAX_TEXT).collect(), reason }
+    }
+}
+
+/// A pasted list or small CSV, read leniently: BOM stripped, cells trimmed, ragged
+/// rows allowed, blank rows skipped. `headers` are the lower-cased column names when
+/// the first line is a header (`is_header` decides), and unreadable rows are already
+/// turned into rejections naming their line.
+pub struct ListRows {
+    pub headers: Option<Vec<String>>,
+    /// (1-based line, cells)
+    pub rows: Vec<(u64, csv::StringRecord)>,
+    pub errors: Vec<Rejection>,
+}
+
+impl ListRows {
+    pub fn read(text: &str, is_header: impl Fn(&str) -> bool) -> ListRows {
+        let text = text.trim_start_matches('\u{feff}');
+        let has_header = is_header(&text.lines().next().unwrap_or("").to_ascii_lowercase());
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(has_header)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let headers = has_header
+            .then(|| reader.headers().map(|h| h.iter().map(|s| s.to_ascii_lowercase()).collect()).unwrap_or_default());
+        let (mut rows, mut errors) = (Vec::new(), Vec::new());
+        for record in reader.records() {
+            match record {
+                Ok(r) if r.iter().all(str::is_empty) => {}
+                Ok(r) => rows.push((r.position().map_or(0, |p| p.line()), r)),
+                Err(e) => errors.push(Rejection {
+                    line: e.position().map_or(0, |p| p.line()),
+                    field: "row".into(),
+                    value: String::new(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        ListRows { headers, rows, errors }
+    }
+
+    /// Position of the first header among `names`.
+    pub fn column(&self, names: &[&str]) -> Option<usize> {
+        self.headers.as_ref()?.iter().position(|h| names.contains(&h.as_str()))
+    }
+}
+
 /// Numbers to add, from a pasted list (one number per line) or a CSV whose header
 /// names the columns `number` (or `phone`), `label`, `max_daily_calls`,
 /// `rotation_priority`, `pool`. Bad lines are rejected one by one; good ones kept.
 pub fn parse_numbers(text: &str, region: phonenumber::country::Id) -> (Vec<NewNumber>, Vec<Rejection>) {
-    let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().next().unwrap_or("").to_ascii_lowercase();
-    let has_header = first.contains("number") || first.contains("phone");
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(has_header)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = if has_header {
-        reader.headers().map(|h| h.iter().map(|s| s.to_ascii_lowercase()).collect()).unwrap_or_default()
-    } else {
-        vec!["number".into()]
-    };
-    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let list = ListRows::read(text, |first| first.contains("number") || first.contains("phone"));
+    let col = |names: &[&str]| list.column(names);
     let (number_col, label_col) =
         (col(&["number", "phone", "phone_number", "caller_id"]).unwrap_or(0), col(&["label"]));
     let (cap_col, prio_col, pool_col) =
         (col(&["max_daily_calls", "cap"]), col(&["rotation_priority", "priority"]), col(&["pool"]));
-    let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(Rejection { line, field: "row".into(), value: String::new(), reason: e.to_string() });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
+    let (mut good, mut bad) = (Vec::new(), list.errors.clone());
+    for (line, record) in &list.rows {
+        let line = *line;
         let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").to_string();
         let raw = cell(Some(number_col));
-        if raw.is_empty() && record.iter().all(str::is_empty) {
-            continue;
-        }
-        let reject = |field: &str, value: &str, reason: String| Rejection {
-            line,
-            field: field.into(),
-            value: value.chars().take(MAX_TEXT).collect(),
-            reason,
-        };
+        let reject = |field: &str, value: &str, reason: String| Rejection::new(line, field, value, reason);
         let number = match E164::parse(&raw, region) {
             Ok(n) => n,
             Err(e) => {
@@ -218,30 +241,12 @@ pub type ScoreRow = (String, u8, Option<String>);
 
 /// A reputation service's scores: CSV `number,spam_score[,source]`, header optional.
 pub fn parse_scores(text: &str, region: phonenumber::country::Id) -> (Vec<ScoreRow>, Vec<Rejection>) {
-    let text = text.trim_start_matches('\u{feff}');
-    let has_header = text.lines().next().is_some_and(|l| l.to_ascii_lowercase().contains("score"));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(has_header)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for record in reader.records() {
-        let Ok(record) = record else {
-            bad.push(Rejection { line: 0, field: "row".into(), value: String::new(), reason: "unreadable row".into() });
-            continue;
-        };
-        let line = record.position().map_or(0, |p| p.line());
+    let list = ListRows::read(text, |first| first.contains("score"));
+    let (mut good, mut bad) = (Vec::new(), list.errors.clone());
+    for (line, record) in &list.rows {
+        let line = *line;
         let (raw, raw_score) = (record.get(0).unwrap_or(""), record.get(1).unwrap_or(""));
-        if raw.is_empty() && raw_score.is_empty() {
-            continue;
-        }
-        let reject = |field: &str, value: &str, reason: String| Rejection {
-            line,
-            field: field.into(),
-            value: value.chars().take(MAX_TEXT).collect(),
-            reason,
-        };
+        let reject = |field: &str, value: &str, reason: String| Rejection::new(line, field, value, reason);
         // A stored number is matched as written (demo numbers are fictional 555s).
         let number = E164::parse(raw, region).or_else(|e| E164::from_stored(raw).ok_or(e));
         match (number, score(raw_score), text_field(record.get(2).unwrap_or(""))) {

@@ -11,6 +11,7 @@ use crate::db::campaigns::{self, CampaignEvent, CampaignRow};
 use crate::db::{self};
 use crate::state::AppState;
 use crate::web::dashboard::render;
+use crate::web::forms;
 use crate::web::status::{Snapshot, snapshot};
 use crate::web::{AppError, api::parse_query, campaigns::act, local};
 
@@ -58,9 +59,8 @@ fn back(message: &str) -> Response {
 
 /// `POST /campaigns` (form: `name`).
 pub async fn create(State(state): State<AppState>, body: String) -> Result<Response, AppError> {
-    let form: Vec<(String, String)> =
-        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
-    let name = form.iter().find(|(k, _)| k == "name").map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let form = forms::pairs(&body)?;
+    let name = forms::value(&form, "name").trim().to_string();
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
         return Ok(back("Name: 1 to 80 characters."));
     }
@@ -81,9 +81,8 @@ pub async fn action(
     Path((id, action)): Path<(i64, String)>,
     body: String,
 ) -> Result<Response, AppError> {
-    let form: Vec<(String, String)> =
-        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
-    let reason = form.into_iter().find(|(k, _)| k == "reason").map(|(_, v)| v).unwrap_or_default();
+    let form = forms::pairs(&body)?;
+    let reason = forms::value(&form, "reason");
     Ok(back(&match act(&state, id, &action, reason, "user").await {
         Ok(row) => format!("{} is now {}.", row.name, row.status),
         Err(AppError::Unprocessable(e)) => e,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::db::dnc::{self, Entry, Event};
 use crate::db::{self as store, from_ms};
 use crate::domain::phone::E164;
-use crate::numbers::edit::Rejection;
+use crate::numbers::edit::{ListRows, Rejection};
 use crate::state::AppState;
 use crate::web::AppError;
 use crate::web::api::{defang, parse_query};
@@ -86,36 +86,14 @@ pub(super) fn parse_list(
     region: phonenumber::country::Id,
     default_reason: &str,
 ) -> (Vec<NewEntry>, Vec<Rejection>) {
-    let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().next().unwrap_or("").to_ascii_lowercase();
-    let has_header = first.contains("phone") || first.contains("number");
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(has_header)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let (phone_col, reason_col) = if has_header {
-        let headers: Vec<String> =
-            reader.headers().map(|h| h.iter().map(|s| s.to_ascii_lowercase()).collect()).unwrap_or_default();
-        let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-        (col(&["phone", "number", "phone_number", "mobile"]).unwrap_or(0), col(&["reason"]))
-    } else {
-        (0, Some(1))
+    let list = ListRows::read(text, |first| first.contains("phone") || first.contains("number"));
+    let (phone_col, reason_col) = match list.headers {
+        Some(_) => (list.column(&["phone", "number", "phone_number", "mobile"]).unwrap_or(0), list.column(&["reason"])),
+        None => (0, Some(1)),
     };
-    let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(Rejection { line, field: "row".into(), value: String::new(), reason: e.to_string() });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
+    let (mut good, mut bad) = (Vec::new(), list.errors.clone());
+    for (line, record) in &list.rows {
+        let line = *line;
         let raw = record.get(phone_col).unwrap_or("");
         let own_reason = reason_col.and_then(|i| record.get(i)).unwrap_or("");
         match item(raw, own_reason, default_reason, region) {

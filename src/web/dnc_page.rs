@@ -12,6 +12,7 @@ use crate::numbers::edit::Rejection;
 use crate::state::AppState;
 use crate::web::api::parse_query;
 use crate::web::dashboard::render;
+use crate::web::forms;
 use crate::web::status::{Snapshot, snapshot};
 use crate::web::{AppError, local};
 
@@ -113,26 +114,11 @@ async fn render_page(
     })
 }
 
-/// Reads a multipart form (within the DNC body limit) into (name, text) pairs.
-async fn fields(mut multipart: Multipart) -> Result<Vec<(String, String)>, AppError> {
-    let mut out = Vec::new();
-    while let Some(field) =
-        multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| AppError::Unprocessable(format!("{name}: the file is not UTF-8 text")))?;
-        out.push((name, text));
-    }
-    Ok(out)
-}
-
 /// `POST /dnc/add`: a pasted list (`numbers`) and/or a CSV file (`file`), with a
 /// `reason` for lines that carry none.
 pub async fn page_add(State(state): State<AppState>, multipart: Multipart) -> Result<Response, AppError> {
-    let form = fields(multipart).await?;
-    let reason = form.iter().find(|(n, _)| n == "reason").map(|(_, v)| v.clone()).unwrap_or_default();
+    let form = forms::multipart_fields(multipart).await?;
+    let reason = forms::value(&form, "reason");
     let reason = match check_reason(&reason) {
         Ok(r) => r,
         Err(e) => {
@@ -171,9 +157,8 @@ pub async fn page_add(State(state): State<AppState>, multipart: Multipart) -> Re
 /// `POST /dnc/remove`: form fields `phone`, `reason` (required: it is kept in the
 /// audit history) and `back` (`number` to return to the number's page).
 pub async fn page_remove(State(state): State<AppState>, body: String) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let pairs = forms::pairs(&body)?;
+    let get = |k: &str| forms::value(&pairs, k);
     let phone = lookup_phone(&get("phone"), state.resolved.region)?;
     let message = match check_reason(&get("reason")) {
         Ok(reason) if reason.is_empty() => "Removing a number needs a reason (it is kept in the audit history).".into(),

@@ -9,6 +9,7 @@ mod dashboard;
 mod dnc;
 mod dnc_page;
 mod error;
+mod forms;
 mod numbers;
 mod numbers_page;
 mod status;

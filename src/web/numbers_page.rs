@@ -14,6 +14,7 @@ use crate::numbers::edit::{self, Rejection};
 use crate::numbers::plan::{self, Plan};
 use crate::state::AppState;
 use crate::web::dashboard::render;
+use crate::web::forms;
 use crate::web::numbers::{self as api, NumberView, view, views};
 use crate::web::status::{Snapshot, snapshot};
 use crate::web::{AppError, api::parse_query, local};
@@ -86,25 +87,10 @@ async fn render_page(
     })
 }
 
-/// Reads a small multipart form (≤ the 1 MiB body limit) into (name, text) pairs.
-async fn fields(mut multipart: Multipart) -> Result<Vec<(String, String)>, AppError> {
-    let mut out = Vec::new();
-    while let Some(field) =
-        multipart.next_field().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| AppError::Unprocessable(format!("{name}: the file is not UTF-8 text")))?;
-        out.push((name, text));
-    }
-    Ok(out)
-}
-
 /// `POST /numbers/add`: a pasted list (`numbers`) and/or a CSV file (`file`).
 pub async fn add(State(state): State<AppState>, multipart: Multipart) -> Result<Response, AppError> {
     let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for (name, text) in fields(multipart).await? {
+    for (name, text) in forms::multipart_fields(multipart).await? {
         if (name == "numbers" || name == "file") && !text.trim().is_empty() {
             let (g, b) = edit::parse_numbers(&text, state.resolved.region);
             good.extend(g);
@@ -128,7 +114,7 @@ pub async fn add(State(state): State<AppState>, multipart: Multipart) -> Result<
 
 /// `POST /numbers/scores`: a reputation service's CSV (`number,spam_score[,source]`).
 pub async fn scores(State(state): State<AppState>, multipart: Multipart) -> Result<Response, AppError> {
-    let text = fields(multipart).await?.into_iter().find(|(n, _)| n == "file").map(|(_, t)| t).unwrap_or_default();
+    let text = forms::value(&forms::multipart_fields(multipart).await?, "file");
     let (updated, unknown, bad) = api::import_scores(&state, &text, "user").await?;
     let message = format!(
         "Scores imported for {updated} number(s); {} not in the pool; {} line(s) rejected.",
@@ -141,9 +127,8 @@ pub async fn scores(State(state): State<AppState>, multipart: Multipart) -> Resu
 /// `POST /numbers/bulk`: form fields `ids` (repeated), `action`, `value`, `reason`,
 /// and `back` (where to return: the list or one number's page).
 pub async fn bulk(State(state): State<AppState>, body: String) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(&body).map_err(|e| AppError::BadRequest(format!("bad form body: {e}")))?;
-    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let pairs = forms::pairs(&body)?;
+    let get = |k: &str| forms::value(&pairs, k);
     let ids: Vec<i64> = pairs.iter().filter(|(n, _)| n == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
     let back = match get("back").parse::<i64>() {
         Ok(id) => format!("/numbers/{id}"),
