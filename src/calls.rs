@@ -2,6 +2,7 @@
 //! handlers and the reconciler. Replays are no-ops (dedupe on call id + sequence)
 //! and status only moves forward, whatever order events arrive in.
 
+use crate::campaigns::retry;
 use crate::db::{self, Tx};
 use crate::domain::status::Status;
 
@@ -70,7 +71,31 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
         error: None,
     };
     db::attempts::set_status(tx, &attempt, new, &progress, now_ms)?;
-    Ok(if new.is_final() { Applied::Final(new) } else { Applied::Progress(new) })
+    if !new.is_final() {
+        return Ok(Applied::Progress(new));
+    }
+    after_final(tx, &attempt, new, now_ms)?;
+    Ok(Applied::Final(new))
+}
+
+/// What follows an attempt that just got its final status `outcome`: a retry in the
+/// same schedule (the lead goes back to `scheduled`, due after the campaign's retry
+/// delay) or nothing, with the reason recorded on the attempt either way
+/// (`campaigns::retry::next` has the rule). Called in the transaction that wrote the
+/// final status, wherever it came from (webhook, create-call result, reconciler).
+pub fn after_final(tx: &Tx, attempt: &db::attempts::AttemptState, outcome: Status, now_ms: i64) -> anyhow::Result<()> {
+    let (status, settings) = db::campaigns::checked(tx, attempt.campaign_id)?
+        .unwrap_or((crate::campaigns::CampaignStatus::Cancelled, Default::default()));
+    if attempt.schedule_id.is_none() {
+        // A call outside any schedule (a test call) is never retried.
+        return db::attempts::set_next_step(tx, attempt, "not retried: not part of a schedule", None, now_ms);
+    }
+    let next = retry::next(&settings, status, outcome, attempt.attempt_number, db::from_ms(now_ms));
+    let at = match &next {
+        retry::Next::Retry { at, .. } => Some(db::to_ms(*at)),
+        retry::Next::Done { .. } => None,
+    };
+    db::attempts::set_next_step(tx, attempt, next.note(), at, now_ms)
 }
 
 /// Forward-only: a later stage replaces an earlier one; a final status is kept,

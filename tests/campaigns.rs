@@ -79,7 +79,7 @@ async fn pause_stops_new_dials_within_a_second_and_resume_goes_on() {
     config.simulator.talk_seconds = [0.2, 0.3];
     let app = spawn(config);
     app.ready().await;
-    let (_, created) = app.post_json("/api/campaigns", json!({"name": "Paced"})).await;
+    let (_, created) = app.post_json("/api/campaigns", json!({"name": "Paced", "settings": {"max_attempts": 1}})).await;
     let id = created["campaign"]["id"].as_i64().unwrap();
     app.import_csv(&leads_csv(12)).await;
     let (status, _) = schedule(&app, id, 1).await;

@@ -22,6 +22,8 @@ pub struct DueLead {
     pub campaign_id: i64,
     pub schedule_id: Option<i64>,
     pub batch_id: Option<i64>,
+    /// A consent time is on record (`consent_at`).
+    pub has_consent: bool,
 }
 
 /// Up to `limit` due leads, in due order (batch time, then id). Leads of a campaign
@@ -32,7 +34,8 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
     // statement on every call (callers use a couple of constant limits).
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT id, phone, timezone, schedule_id, batch_id, state,
-                COALESCE((SELECT campaign_id FROM schedules s WHERE s.id = leads.schedule_id), 1) FROM leads
+                COALESCE((SELECT campaign_id FROM schedules s WHERE s.id = leads.schedule_id), 1),
+                consent_at IS NOT NULL FROM leads
          WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM schedules s JOIN campaigns c ON c.id = s.campaign_id
                            WHERE s.id = leads.schedule_id AND c.status <> 'running')
@@ -48,6 +51,7 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
                 batch_id: r.get(4)?,
                 state: r.get(5)?,
                 campaign_id: r.get(6)?,
+                has_consent: r.get(7)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -111,23 +115,29 @@ pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64, reason: &str) -> anyhow::Resul
     Ok(())
 }
 
+/// A due lead of a campaign that requires consent, without one on record: back to
+/// `pending` (out of the schedule, never dialled), wait reason `no_consent`.
+pub fn skip_no_consent(tx: &Tx, lead_id: i64, now_ms: i64) -> anyhow::Result<()> {
+    tx.prepare_cached(
+        "UPDATE leads SET status = 'pending', next_call_at = NULL, schedule_id = NULL, batch_id = NULL,
+                          wait_reason = 'no_consent', updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![lead_id, now_ms])?;
+    Ok(())
+}
+
 /// Calls of a campaign in flight.
 pub fn in_flight_for_campaign(tx: &Tx, campaign_id: i64) -> anyhow::Result<i64> {
     Ok(tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM attempts a JOIN schedules s ON s.id = a.schedule_id
-             WHERE a.ended_at IS NULL AND s.campaign_id = ?1",
-        )?
+        .prepare_cached("SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL AND campaign_id = ?1")?
         .query_row([campaign_id], |r| r.get(0))?)
 }
 
 /// Calls of a campaign placed since `since_ms` (UTC ms).
 pub fn campaign_calls_since(tx: &Tx, campaign_id: i64, since_ms: i64) -> anyhow::Result<i64> {
     Ok(tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM attempts a JOIN schedules s ON s.id = a.schedule_id
-             WHERE a.created_at >= ?2 AND s.campaign_id = ?1",
-        )?
+        .prepare_cached("SELECT COUNT(*) FROM attempts WHERE created_at >= ?2 AND campaign_id = ?1")?
         .query_row(params![campaign_id, since_ms], |r| r.get(0))?)
 }
 
@@ -141,12 +151,11 @@ pub fn lead_calls_since(tx: &Tx, lead_id: i64, since_ms: i64) -> anyhow::Result<
     Ok(rows)
 }
 
-pub fn exists_for(tx: &Tx, lead_id: i64, schedule_id: Option<i64>) -> anyhow::Result<bool> {
+/// Attempts a lead already has in a schedule (the next one is this + 1).
+pub fn count_in_schedule(tx: &Tx, lead_id: i64, schedule_id: Option<i64>) -> anyhow::Result<u32> {
     Ok(tx
-        .prepare_cached("SELECT 1 FROM attempts WHERE lead_id = ?1 AND schedule_id IS ?2")?
-        .query_row(params![lead_id, schedule_id], |_| Ok(()))
-        .optional()?
-        .is_some())
+        .prepare_cached("SELECT COUNT(*) FROM attempts WHERE lead_id = ?1 AND schedule_id IS ?2")?
+        .query_row(params![lead_id, schedule_id], |r| r.get(0))?)
 }
 
 pub struct NewAttempt<'a> {
@@ -159,6 +168,9 @@ pub struct NewAttempt<'a> {
     /// capacity that tier had.
     pub tier: &'a str,
     pub candidates: i64,
+    /// 1 for the first call of the lead in this schedule; the unique key
+    /// (lead, schedule, attempt number) refuses a second row with the same number.
+    pub attempt_number: u32,
 }
 
 /// Writes the attempt (status `dialing`) and moves the lead to `dialing`. This row
@@ -166,8 +178,9 @@ pub struct NewAttempt<'a> {
 pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO attempts (lead_id, schedule_id, batch_id, caller_number_id, caller_number, to_number,
-                               usage_day, provider, status, created_at, caller_tier, caller_candidates)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'dialing', ?9, ?10, ?11)",
+                               usage_day, provider, status, created_at, caller_tier, caller_candidates,
+                               attempt_number, campaign_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'dialing', ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         a.lead.id,
@@ -180,7 +193,9 @@ pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
         a.provider,
         now_ms,
         a.tier,
-        a.candidates
+        a.candidates,
+        a.attempt_number,
+        a.lead.campaign_id
     ])?;
     let id = tx.last_insert_rowid();
     tx.prepare_cached(
@@ -205,13 +220,16 @@ pub struct AttemptState {
     pub caller_number_id: i64,
     pub usage_day: String,
     pub created_at: i64,
+    pub schedule_id: Option<i64>,
+    pub attempt_number: u32,
+    pub campaign_id: i64,
 }
 
 pub fn state(tx: &Conn, attempt_id: i64) -> anyhow::Result<Option<AttemptState>> {
     Ok(tx
         .prepare_cached(
             "SELECT id, lead_id, status, provider_call_id, caller_number_id, usage_day, created_at,
-                    to_number, caller_number
+                    to_number, caller_number, schedule_id, attempt_number, campaign_id
              FROM attempts WHERE id = ?1",
         )?
         .query_row([attempt_id], |r| {
@@ -225,6 +243,9 @@ pub fn state(tx: &Conn, attempt_id: i64) -> anyhow::Result<Option<AttemptState>>
                 caller_number_id: r.get(4)?,
                 usage_day: r.get(5)?,
                 created_at: r.get(6)?,
+                schedule_id: r.get(9)?,
+                attempt_number: r.get(10)?,
+                campaign_id: r.get(11)?,
             })
         })
         .optional()?)
@@ -265,6 +286,31 @@ pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_m
         status.as_str(),
         now_ms
     ])?;
+    Ok(())
+}
+
+/// Records what follows an ended attempt: `next_step` (why a retry follows or not)
+/// and, for a retry, puts the lead back in the queue at `retry_at_ms` (status
+/// `scheduled`, wait reason `retry`) in the same schedule.
+pub fn set_next_step(
+    tx: &Tx,
+    a: &AttemptState,
+    note: &str,
+    retry_at_ms: Option<i64>,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    tx.prepare_cached("UPDATE attempts SET next_step = ?2, retry_at = ?3 WHERE id = ?1")?.execute(params![
+        a.id,
+        note,
+        retry_at_ms
+    ])?;
+    if let Some(at) = retry_at_ms {
+        tx.prepare_cached(
+            "UPDATE leads SET status = 'scheduled', next_call_at = ?2, wait_reason = 'retry', updated_at = ?3
+             WHERE id = ?1",
+        )?
+        .execute(params![a.lead_id, at, now_ms])?;
+    }
     Ok(())
 }
 
@@ -319,83 +365,6 @@ pub fn unresolved(conn: &Conn, before_ms: i64) -> anyhow::Result<Vec<AttemptStat
         out.extend(state(conn, id)?);
     }
     Ok(out)
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AttemptRow {
-    pub id: i64,
-    pub lead_id: i64,
-    pub caller_number: String,
-    pub to_number: String,
-    pub provider_call_id: Option<String>,
-    pub status: String,
-    pub answered_by: Option<String>,
-    pub error: Option<String>,
-    pub created_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
-    pub duration_seconds: Option<i64>,
-    pub schedule_id: Option<i64>,
-    /// Why this caller ID: local-presence tier (area_code | state | timezone | any)
-    /// and how many numbers with capacity that tier had.
-    pub caller_tier: Option<String>,
-    pub caller_candidates: Option<i64>,
-}
-
-impl AttemptRow {
-    /// "same area code, 1 of 3 numbers with room", for the lead's attempt list.
-    pub fn caller_reason(&self) -> String {
-        let tier = match self.caller_tier.as_deref() {
-            Some("area_code") => "same area code",
-            Some("state") => "same state",
-            Some("timezone") => "same time zone",
-            Some("any") => "no local number with room; any",
-            Some(other) => other,
-            None => return String::new(),
-        };
-        match self.caller_candidates {
-            Some(n) => format!("{tier}, 1 of {n} with room"),
-            None => tier.to_string(),
-        }
-    }
-}
-
-const COLUMNS: &str = "id, lead_id, caller_number, to_number, provider_call_id, status, answered_by, error,
-                       created_at, ended_at, duration_seconds, schedule_id, caller_tier, caller_candidates";
-
-fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
-    Ok(AttemptRow {
-        id: r.get(0)?,
-        lead_id: r.get(1)?,
-        caller_number: r.get(2)?,
-        to_number: r.get(3)?,
-        provider_call_id: r.get(4)?,
-        status: r.get(5)?,
-        answered_by: r.get(6)?,
-        error: r.get(7)?,
-        created_at_ms: r.get(8)?,
-        ended_at_ms: r.get(9)?,
-        duration_seconds: r.get(10)?,
-        schedule_id: r.get(11)?,
-        caller_tier: r.get(12)?,
-        caller_candidates: r.get(13)?,
-    })
-}
-
-pub fn for_lead(conn: &Conn, lead_id: i64) -> anyhow::Result<Vec<AttemptRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE lead_id = ?1 ORDER BY id");
-    let rows = conn.prepare_cached(&sql)?.query_map([lead_id], row)?.collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
-/// Newest first, keyset-paginated by id like the leads listing.
-pub fn page(conn: &Conn, limit: u32, cursor: Option<i64>) -> anyhow::Result<(Vec<AttemptRow>, Option<i64>)> {
-    let sql = format!("SELECT {COLUMNS} FROM attempts WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
-    let rows: Vec<AttemptRow> = conn
-        .prepare_cached(&sql)?
-        .query_map(params![cursor.unwrap_or(i64::MAX), limit], row)?
-        .collect::<Result<_, _>>()?;
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.id)).flatten();
-    Ok((rows, next))
 }
 
 /// Attempts created at or after `since_ms` (calls today).

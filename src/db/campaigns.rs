@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use crate::campaigns::CampaignStatus;
+use crate::campaigns::{CampaignStatus, Checked, Settings};
 use crate::db::{Conn, Tx};
 
 /// The campaign schedules belong to when none is chosen.
@@ -165,6 +165,30 @@ pub fn settings_all(conn: &Conn) -> anyhow::Result<Vec<(i64, String)>> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// A campaign's status and checked settings (`None` if it does not exist). Stored
+/// settings were checked when written; a row edited by hand into something invalid
+/// reads as the defaults, with a warning, rather than stopping the campaign.
+pub fn checked(conn: &Conn, id: i64) -> anyhow::Result<Option<(CampaignStatus, Checked)>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT status, settings FROM campaigns WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((status, json)) = row else { return Ok(None) };
+    let status = status.parse::<CampaignStatus>().map_err(anyhow::Error::msg)?;
+    Ok(Some((status, parse_settings(id, &json))))
+}
+
+/// Checked settings from their stored JSON; the defaults (with a warning) if unreadable.
+pub fn parse_settings(id: i64, json: &str) -> Checked {
+    match serde_json::from_str::<Settings>(json).map_err(|e| e.to_string()).and_then(|s| s.check()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(campaign_id = id, error = %e, "campaign settings unreadable; using defaults");
+            Checked::default()
+        }
+    }
 }
 
 /// Replaces a campaign's settings (already checked) and records the change.

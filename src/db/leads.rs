@@ -272,7 +272,7 @@ pub fn schedulable_ids(tx: &Tx, filter: &LeadFilter) -> anyhow::Result<Vec<i64>>
 /// Puts `ids` into `batch_id` of `schedule_id`; they wait (next_call_at NULL) until it fires.
 pub fn mark_scheduled(tx: &Tx, ids: &[i64], schedule_id: i64, batch_id: i64, now_ms: i64) -> anyhow::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "UPDATE leads SET status = 'scheduled', schedule_id = ?2, batch_id = ?3, next_call_at = NULL,
+        "UPDATE leads SET status = 'scheduled', schedule_id = ?2, batch_id = ?3, next_call_at = NULL, wait_reason = NULL,
                           updated_at = ?4
          WHERE id = ?1 AND status = 'pending'",
     )?;

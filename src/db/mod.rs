@@ -9,6 +9,7 @@
 pub mod attempts;
 pub mod campaigns;
 pub mod dnc;
+pub mod history;
 pub mod imports;
 pub mod leads;
 pub mod migrations;

@@ -122,11 +122,18 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             db::leads::set_status(tx, lead.id, Status::DoNotCall, now_ms)?;
             continue;
         }
-        if db::attempts::exists_for(tx, lead.id, lead.schedule_id)? {
-            // Already dialled by this schedule: never again. Only reachable if a lead
-            // was put back by hand; the unique index would refuse the insert anyway.
+        let campaign = limits.settings(lead.campaign_id).clone();
+        let made = db::attempts::count_in_schedule(tx, lead.id, lead.schedule_id)?;
+        if made >= campaign.max_attempts {
+            // Every attempt this campaign allows is used: never again. Only reachable if
+            // a lead was put back by hand or max_attempts was lowered meanwhile.
             db::leads::set_status(tx, lead.id, Status::Failed, now_ms)?;
-            tracing::warn!(lead_id = lead.id, "lead already has an attempt in this schedule; not redialled");
+            tracing::warn!(lead_id = lead.id, made, "lead has used every attempt in this schedule; not redialled");
+            continue;
+        }
+        if campaign.require_consent && !lead.has_consent {
+            // Back to pending, not dialled: it can be scheduled again once consent is recorded.
+            db::attempts::skip_no_consent(tx, lead.id, now_ms)?;
             continue;
         }
         match limits.full(tx, lead.campaign_id)? {
@@ -141,7 +148,6 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             }
             None => {}
         }
-        let campaign = limits.settings(lead.campaign_id).clone();
         let window = match campaign.window {
             Some(w) => rules.compliance.window.intersect(&w),
             None => Some(rules.compliance.window),
@@ -166,7 +172,7 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             db::attempts::defer(tx, lead.id, recent[recent.len() - cap] + DAY_MS, "lead_24h_cap")?;
             continue;
         }
-        let zones = lead_zones(lead.timezone.as_deref(), rules.timezone);
+        let zones = lead_zones(lead.timezone.as_deref(), campaign.timezone.unwrap_or(rules.timezone));
         if !gate.is_open(&zones, &state_refs, now) {
             // Wait for the window in the lead's own zone(s); if it never opens (zones
             // whose windows do not overlap), look again in a day.
@@ -220,6 +226,7 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
                 provider: rules.provider,
                 tier: tier.as_str(),
                 candidates: candidates as i64,
+                attempt_number: made + 1,
             },
             now_ms,
         )?;

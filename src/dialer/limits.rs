@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::campaigns::{Checked, Settings};
+use crate::campaigns::Checked;
 use crate::db::{self, Tx};
 
 /// Why a campaign takes no call now.
@@ -28,20 +28,17 @@ pub struct CampaignLimits {
 
 impl CampaignLimits {
     pub fn load(tx: &Tx, midnight_ms: i64) -> anyhow::Result<CampaignLimits> {
-        let default = Settings::default().check().map_err(anyhow::Error::msg)?;
-        let mut settings = HashMap::new();
-        for (id, json) in db::campaigns::settings_all(tx)? {
-            // Stored settings were checked when written; a bad row (edited by hand)
-            // falls back to the global values rather than stopping every campaign.
-            let checked = serde_json::from_str::<Settings>(&json).map_err(|e| e.to_string()).and_then(|s| s.check());
-            match checked {
-                Ok(c) => {
-                    settings.insert(id, c);
-                }
-                Err(e) => tracing::warn!(campaign_id = id, error = %e, "campaign settings unreadable; using defaults"),
-            }
-        }
-        Ok(CampaignLimits { settings, default, in_flight: HashMap::new(), today: HashMap::new(), midnight_ms })
+        let settings = db::campaigns::settings_all(tx)?
+            .into_iter()
+            .map(|(id, json)| (id, db::campaigns::parse_settings(id, &json)))
+            .collect();
+        Ok(CampaignLimits {
+            settings,
+            default: Checked::default(),
+            in_flight: HashMap::new(),
+            today: HashMap::new(),
+            midnight_ms,
+        })
     }
 
     pub fn settings(&self, campaign_id: i64) -> &Checked {

@@ -10,6 +10,8 @@ pub mod rotation;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod retry_tests;
 
 use std::time::Duration;
 
@@ -211,5 +213,6 @@ fn record(
     let message = error.to_string();
     let progress = db::attempts::Progress { error: Some(&message), ..Default::default() };
     db::attempts::set_status(tx, &attempt, status, &progress, now_ms)?;
+    crate::calls::after_final(tx, &attempt, status, now_ms)?;
     Ok(status != Status::Unknown)
 }

@@ -126,6 +126,7 @@ fn resolve(tx: &db::Tx, seen: &AttemptState, found: Found, now_ms: i64) -> anyho
                 let error = "no final status and the provider has no record of the call";
                 let progress = db::attempts::Progress { error: Some(error), ..Default::default() };
                 db::attempts::set_status(tx, &current, Status::Unknown, &progress, now_ms)?;
+                calls::after_final(tx, &current, Status::Unknown, now_ms)?;
             }
             db::attempts::end(tx, current.id, now_ms)?;
             Ok(true)

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::db::leads::LeadFilter;
 use crate::db::schedules::CancelTarget;
-use crate::db::{self, attempts::AttemptRow};
+use crate::db::{self, history::AttemptRow};
 use crate::domain::status::Status;
 use crate::schedules::{self, BulkRequest, Selection};
 use crate::state::AppState;
@@ -74,11 +74,15 @@ fn attempt_json(a: &AttemptRow) -> Value {
         "schedule_id": a.schedule_id,
         "caller_tier": a.caller_tier,
         "caller_candidates": a.caller_candidates,
+        "attempt_number": a.attempt_number,
+        "campaign_id": a.campaign_id,
+        "next_step": a.next_step,
+        "retry_at": a.retry_at_ms.map(iso),
     })
 }
 
 pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
-    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?))).await?;
+    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::history::for_lead(c, id)?))).await?;
     let lead = lead.ok_or(AppError::NotFound)?;
     let mut body = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
     body["timezone_source"] = json!(lead.timezone_source);
@@ -98,7 +102,7 @@ struct CallsQuery {
 pub async fn calls(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, AppError> {
     let query: CallsQuery = parse_query(raw)?;
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let (rows, next) = state.db.read(move |c| db::attempts::page(c, limit, query.cursor)).await?;
+    let (rows, next) = state.db.read(move |c| db::history::page(c, limit, query.cursor)).await?;
     Ok(Json(json!({"calls": rows.iter().map(attempt_json).collect::<Vec<_>>(), "next_cursor": next})))
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::db::leads::LeadFilter;
 use crate::db::schedules::CancelTarget;
 use crate::db::{
-    self, attempts::AttemptRow, imports::ImportRow, imports::Rejection, leads::LeadRow, schedules::ScheduleRow,
+    self, history::AttemptRow, imports::ImportRow, imports::Rejection, leads::LeadRow, schedules::ScheduleRow,
 };
 use crate::domain::status::{ALL, Status};
 use crate::schedules;
@@ -130,6 +130,22 @@ struct LeadPage {
     attempts: Vec<AttemptView>,
     next_call_local: Option<String>,
     consent_local: Option<String>,
+    /// Why the lead waits (or was skipped), in words.
+    wait: Option<&'static str>,
+}
+
+/// The dashboard's words for a lead's `wait_reason`.
+fn wait_text(reason: &str) -> &'static str {
+    match reason {
+        "no_local_number" => "waiting for a local caller ID with room",
+        "lead_24h_cap" => "called the most times allowed in 24 hours",
+        "campaign_daily_cap" => "its campaign reached its calls for today",
+        "no_pool_number" => "no number of its campaign's pool has room",
+        "retry" => "a retry: see the attempts below",
+        "no_consent" => "its campaign requires consent and none is recorded",
+        "campaign_pace" => "its campaign's calls per minute",
+        _ => "waiting for its calling hours",
+    }
 }
 
 struct AttemptView {
@@ -139,7 +155,7 @@ struct AttemptView {
 }
 
 pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
-    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::attempts::for_lead(c, id)?))).await?;
+    let (lead, attempts) = state.db.read(move |c| Ok((db::leads::get(c, id)?, db::history::for_lead(c, id)?))).await?;
     let lead = lead.ok_or(AppError::NotFound)?;
     let tz = state.resolved.timezone;
     let attempts = attempts
@@ -154,6 +170,7 @@ pub async fn lead(State(state): State<AppState>, Path(id): Path<i64>) -> Result<
         status: snapshot(&state).await?,
         next_call_local: lead.next_call_at.map(|ms| local(ms, tz)),
         consent_local: lead.consent_at.map(|ms| local(ms, tz)),
+        wait: lead.wait_reason.as_deref().map(wait_text),
         lead,
         attempts,
     })

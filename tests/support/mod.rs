@@ -102,8 +102,24 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// Waits until `/healthz` answers 200.
+    /// Waits until `/healthz` answers 200, then gives the default campaign one attempt
+    /// per lead (`max_attempts` 1): most tests wait for every lead to reach an outcome,
+    /// which a retry an hour later would postpone. Retries have their own tests
+    /// (`tests/retries.rs`), which use [`TestApp::healthy`].
     pub async fn ready(&self) {
+        self.healthy().await;
+        let resp = self
+            .http
+            .patch(self.url("/api/campaigns/1"))
+            .json(&serde_json::json!({"settings": {"max_attempts": 1}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "one attempt per lead in the default campaign");
+    }
+
+    /// Waits until `/healthz` answers 200.
+    pub async fn healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = self.http.get(self.url("/healthz")).send().await
