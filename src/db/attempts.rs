@@ -18,31 +18,44 @@ pub struct DueLead {
     pub timezone: Option<String>,
     /// The CSV's state column (may be empty).
     pub state: String,
-    /// The campaign of its schedule (the default campaign when it has none).
+    /// The campaign of its schedule (`leads.campaign_id`, set when it was scheduled).
     pub campaign_id: i64,
     pub schedule_id: Option<i64>,
     pub batch_id: Option<i64>,
     /// A consent time is on record (`consent_at`).
     pub has_consent: bool,
+    /// When it became due (UTC ms): the queue order is (due_at, id).
+    pub due_at: i64,
 }
 
-/// Up to `limit` due leads, in due order (batch time, then id). Leads of a campaign
-/// that is not running (paused, cancelled) are not due: pausing stops new dials at
-/// the next claim.
+/// Up to `limit` due leads, in due order (batch time, then id). Only leads of a
+/// `running` campaign are due: pausing stops new dials at the next claim.
 pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead>> {
+    due_leads_except(tx, now_ms, limit, &[])
+}
+
+/// [`due_leads`] without the leads of the campaigns in `except` (campaigns whose
+/// calls-per-minute pace lets no call start now).
+///
+/// Each running campaign's first `limit` due leads come from its own range of the
+/// `leads_due_campaign` index and are merged here, so the cost is O(running campaigns
+/// × limit) whatever backlog paused or paced campaigns hold.
+pub fn due_leads_except(tx: &Tx, now_ms: i64, limit: u32, except: &[i64]) -> anyhow::Result<Vec<DueLead>> {
+    let running: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM campaigns WHERE status = 'running' ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     // The limit is part of the SQL text: a bound LIMIT makes SQLite re-prepare the
     // statement on every call (callers use a couple of constant limits).
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT id, phone, timezone, schedule_id, batch_id, state,
-                COALESCE((SELECT campaign_id FROM schedules s WHERE s.id = leads.schedule_id), 1),
-                consent_at IS NOT NULL FROM leads
-         WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?1
-           AND NOT EXISTS (SELECT 1 FROM schedules s JOIN campaigns c ON c.id = s.campaign_id
-                           WHERE s.id = leads.schedule_id AND c.status <> 'running')
+        "SELECT id, phone, timezone, schedule_id, batch_id, state, campaign_id, consent_at IS NOT NULL, next_call_at
+         FROM leads
+         WHERE campaign_id = ?1 AND status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at <= ?2
          ORDER BY next_call_at, id LIMIT {limit}"
     ))?;
-    let rows = stmt
-        .query_map(params![now_ms], |r| {
+    let mut due = Vec::new();
+    for campaign in running.into_iter().filter(|c| !except.contains(c)) {
+        let rows = stmt.query_map(params![campaign, now_ms], |r| {
             Ok(DueLead {
                 id: r.get(0)?,
                 phone: r.get(1)?,
@@ -52,10 +65,16 @@ pub fn due_leads(tx: &Tx, now_ms: i64, limit: u32) -> anyhow::Result<Vec<DueLead
                 state: r.get(5)?,
                 campaign_id: r.get(6)?,
                 has_consent: r.get(7)?,
+                due_at: r.get(8)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+        })?;
+        for row in rows {
+            due.push(row?);
+        }
+    }
+    due.sort_by_key(|l| (l.due_at, l.id));
+    due.truncate(limit as usize);
+    Ok(due)
 }
 
 /// Earliest time after `now_ms` at which a scheduled lead becomes due.
@@ -82,14 +101,20 @@ pub fn waiting_for_local_number(conn: &Conn) -> anyhow::Result<i64> {
 /// would cost the dashboard tens of milliseconds on every page.
 pub const COUNT_CAP: i64 = 100_000;
 
-/// Scheduled leads deferred past `now_ms` (waiting for calling hours), capped.
-pub fn waiting_count(conn: &Conn, now_ms: i64) -> anyhow::Result<i64> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM leads
-         WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1 LIMIT ?2)",
-        params![now_ms, COUNT_CAP],
-        |r| r.get(0),
-    )?)
+/// Scheduled leads deferred past `now_ms`, counted by wait reason (`calling_hours`,
+/// `retry`, `lead_24h_cap`, …; a lead deferred before reasons were recorded counts as
+/// `calling_hours`), at most [`COUNT_CAP`] leads looked at.
+pub fn waiting_by_reason(conn: &Conn, now_ms: i64) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT COALESCE(wait_reason, 'calling_hours') AS reason, COUNT(*) FROM (
+                 SELECT wait_reason FROM leads
+                 WHERE status = 'scheduled' AND next_call_at IS NOT NULL AND next_call_at > ?1 LIMIT ?2)
+             GROUP BY reason ORDER BY 2 DESC, 1",
+        )?
+        .query_map(params![now_ms, COUNT_CAP], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Leads whose batch has fired and are waiting for their turn (queue depth), capped.

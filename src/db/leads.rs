@@ -273,7 +273,7 @@ pub fn schedulable_ids(tx: &Tx, filter: &LeadFilter) -> anyhow::Result<Vec<i64>>
 pub fn mark_scheduled(tx: &Tx, ids: &[i64], schedule_id: i64, batch_id: i64, now_ms: i64) -> anyhow::Result<()> {
     let mut stmt = tx.prepare_cached(
         "UPDATE leads SET status = 'scheduled', schedule_id = ?2, batch_id = ?3, next_call_at = NULL, wait_reason = NULL,
-                          updated_at = ?4
+                          campaign_id = COALESCE((SELECT campaign_id FROM schedules WHERE id = ?2), 1), updated_at = ?4
          WHERE id = ?1 AND status = 'pending'",
     )?;
     for id in ids {

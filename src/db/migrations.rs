@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_campaigns.sql"),
     include_str!("../../migrations/0007_campaign_settings.sql"),
     include_str!("../../migrations/0008_retries.sql"),
+    include_str!("../../migrations/0009_lead_campaign.sql"),
 ];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.

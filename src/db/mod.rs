@@ -15,6 +15,7 @@ pub mod leads;
 pub mod migrations;
 pub mod number_admin;
 pub mod numbers;
+pub mod pacing;
 pub mod schedules;
 
 use std::path::Path;

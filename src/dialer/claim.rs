@@ -110,14 +110,16 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
         *rotation = Some(load_pool(tx, rules, &day, version, now)?);
     }
     let Some(pool) = rotation.as_mut() else { unreachable!("loaded above") };
-    let mut limits = CampaignLimits::load(tx, db::to_ms(local_midnight_today(rules.timezone, now)))?;
+    let mut limits = CampaignLimits::load(tx, db::to_ms(local_midnight_today(rules.timezone, now)), now_ms)?;
     // A campaign at its own concurrency skips its leads; if that is all there is,
     // the loop waits for a call to end rather than scanning again at once.
     let mut campaign_full = false;
     if !pool.has_capacity(None) {
         return Ok(Claim::Idle(Idle::NoCallerCapacity { resume_at: capacity_returns(tx, rules.timezone, now)? }));
     }
-    'leads: for lead in db::attempts::due_leads(tx, now_ms, SCAN)? {
+    // Campaigns waiting for their calls-per-minute pace are left out of the scan.
+    let paced = limits.paced(tx)?;
+    'leads: for lead in db::attempts::due_leads_except(tx, now_ms, SCAN, &paced)? {
         if db::attempts::on_dnc(tx, &lead.phone)? {
             db::leads::set_status(tx, lead.id, Status::DoNotCall, now_ms)?;
             continue;
@@ -141,6 +143,8 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
                 campaign_full = true;
                 continue;
             }
+            // Its next call may start at `next` (`limits.next_pace()` wakes the loop then).
+            Some(Limit::Pace { .. }) => continue,
             Some(Limit::Daily) => {
                 let next = next_local_midnight(rules.timezone, now);
                 db::attempts::defer(tx, lead.id, db::to_ms(next), "campaign_daily_cap")?;
@@ -244,13 +248,15 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             compliance: rules.compliance.clone(),
         }));
     }
-    if campaign_full {
+    let pace = limits.next_pace();
+    if campaign_full && pace.is_none() {
         return Ok(Claim::Idle(Idle::MaxConcurrent { in_flight }));
     }
     let next = db::attempts::next_due_lead(tx, now_ms)?;
     // More due leads than one scan may remain (all deferred above): come back at once.
-    let more_due = !db::attempts::due_leads(tx, now_ms, 1)?.is_empty();
-    Ok(Claim::Idle(Idle::NothingDue { next: if more_due { Some(now) } else { next.map(db::from_ms) } }))
+    let more_due = !db::attempts::due_leads_except(tx, now_ms, 1, &paced)?.is_empty();
+    let next = if more_due { Some(now) } else { next.map(db::from_ms).into_iter().chain(pace).min() };
+    Ok(Claim::Idle(Idle::NothingDue { next }))
 }
 
 /// When caller capacity may come back by itself: local midnight (caps reset) or the

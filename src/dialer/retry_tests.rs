@@ -126,3 +126,36 @@ fn a_campaign_that_requires_consent_skips_leads_without_one() {
     );
     assert_eq!(count(&s.db, &skipped), 1);
 }
+
+#[test]
+fn a_paused_campaigns_backlog_does_not_hide_a_running_campaigns_lead() {
+    let s = store();
+    add_numbers(&s.db, &[("+12022370100".into(), 1000, 5)]);
+    let t0 = utc(2026, 6, 10, 15, 0, 0);
+    // 200 leads due first, in a campaign that is then paused…
+    let paused = seed_leads(&s.db, &plain_leads(200), t0);
+    let id =
+        s.db.write_blocking(|tx| {
+            let id = db::campaigns::create(tx, "Paused", "test", 0)?.unwrap();
+            for to in [crate::campaigns::CampaignStatus::Scheduled, crate::campaigns::CampaignStatus::Paused] {
+                db::campaigns::transition(tx, id, to, "t", "test", 0)?.unwrap();
+            }
+            tx.execute("UPDATE schedules SET campaign_id = ?1", [id])?;
+            tx.execute("UPDATE leads SET campaign_id = ?1 WHERE schedule_id IS NOT NULL", [id])?;
+            Ok(id)
+        })
+        .unwrap();
+    // …and one lead of the running Default campaign due a minute later.
+    let running = seed_leads(&s.db, &[("+14157009999".into(), None)], t0 + Duration::minutes(1));
+    let r = rules("UTC", LocalPresence::Off, 10);
+    assert_eq!(dial(claim_at(&s.db, &r, t0 + Duration::minutes(2))).lead_id, running[0]);
+    assert!(matches!(claim_at(&s.db, &r, t0 + Duration::minutes(2)), Claim::Idle(Idle::NothingDue { .. })));
+    assert_eq!(count(&s.db, &format!("SELECT COUNT(*) FROM attempts WHERE lead_id <= {}", paused[199])), 0);
+    // Resumed, its leads go out again, oldest first.
+    s.db.write_blocking(|tx| {
+        db::campaigns::transition(tx, id, crate::campaigns::CampaignStatus::Running, "t", "test", 0)?.unwrap();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(dial(claim_at(&s.db, &r, t0 + Duration::minutes(2))).lead_id, paused[0]);
+}

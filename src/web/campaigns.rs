@@ -64,9 +64,17 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     Ok((StatusCode::CREATED, Json(json!({ "campaign": row }))).into_response())
 }
 
+/// `GET /api/campaigns/{id}`: the campaign, its history and its live pacing
+/// (`db::pacing::Pacing`: metrics, target and effective calls per minute, recommendations).
 pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
-    let (row, history) = state.db.read(move |c| Ok((campaigns::get(c, id)?, campaigns::events(c, id)?))).await?;
-    Ok(Json(json!({ "campaign": row.ok_or(AppError::NotFound)?, "history": history })))
+    let (now_ms, global) = (db::to_ms(Utc::now()), state.config.dialing.max_concurrent_calls);
+    let (row, history, pacing) = state
+        .db
+        .read(move |c| {
+            Ok((campaigns::get(c, id)?, campaigns::events(c, id)?, db::pacing::of_campaign(c, id, now_ms, global)?))
+        })
+        .await?;
+    Ok(Json(json!({ "campaign": row.ok_or(AppError::NotFound)?, "history": history, "pacing": pacing })))
 }
 
 #[derive(Deserialize)]

@@ -56,6 +56,8 @@ struct IndexPage {
     min_date: String,
     /// Campaigns that take schedules, for the modal's selector (the default first).
     campaigns: Vec<db::campaigns::CampaignRow>,
+    /// Running campaigns' pacing metrics and recommendations (`pacing.html`).
+    pacing: Vec<db::pacing::Pacing>,
 }
 
 pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
@@ -84,6 +86,8 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
             Ok((rows, next, (total, schedulable), db::leads::counts_by_status(c)?, (import, campaigns), errors))
         })
         .await?;
+    let (now_ms, global) = (db::to_ms(Utc::now()), state.config.dialing.max_concurrent_calls);
+    let pacing = state.db.read(move |c| db::pacing::running(c, now_ms, global)).await?;
     let tz = state.resolved.timezone;
     let today = Utc::now().with_timezone(&tz).date_naive();
     let statuses = ALL
@@ -107,6 +111,7 @@ pub async fn index(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         default_date: (today + Duration::days(1)).to_string(),
         min_date: today.to_string(),
         campaigns,
+        pacing,
     })
 }
 
@@ -143,7 +148,6 @@ fn wait_text(reason: &str) -> &'static str {
         "no_pool_number" => "no number of its campaign's pool has room",
         "retry" => "a retry: see the attempts below",
         "no_consent" => "its campaign requires consent and none is recorded",
-        "campaign_pace" => "its campaign's calls per minute",
         _ => "waiting for its calling hours",
     }
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+mod campaign_form;
 mod campaigns;
 mod campaigns_page;
 mod dashboard;
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dnc/remove", post(dnc_page::page_remove))
         .route("/dnc/{phone}", get(dnc_page::detail))
         .route("/campaigns", get(campaigns_page::page).post(campaigns_page::create))
+        .route("/campaigns/{id}", get(campaigns_page::detail))
+        .route("/campaigns/{id}/settings", post(campaigns_page::save_settings))
         .route("/campaigns/{id}/{action}", post(campaigns_page::action))
         .route("/api/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/api/campaigns/{id}", get(campaigns::get).patch(campaigns::patch))

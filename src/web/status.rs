@@ -52,7 +52,7 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
                 db::schedules::next_due(c)?,
                 (
                     db::attempts::next_due_lead(c, now_ms)?,
-                    db::attempts::waiting_count(c, now_ms)?,
+                    db::attempts::waiting_by_reason(c, now_ms)?,
                     db::attempts::waiting_for_local_number(c)?,
                 ),
                 db::number_admin::list(c, &day)?,
@@ -61,6 +61,9 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         .await?;
     let loops = state.loops();
     let fmt = |ms: i64| local(ms, tz);
+    let waiting_hours = waiting.iter().find(|(r, _)| r == "calling_hours").map_or(0, |(_, n)| *n);
+    let waiting_local_reason = waiting.iter().find(|(r, _)| r == "no_local_number").map_or(0, |(_, n)| *n);
+    let all_waiting: i64 = waiting.iter().map(|(_, n)| n).sum();
     let paused_reason = if let Some((until, reason)) = loops.hold.filter(|(until, _)| *until > now) {
         Some(format!("{reason}; dialing resumes at {}", fmt(db::to_ms(until))))
     } else if let Some(alert) = loops.provider_alert {
@@ -81,16 +84,16 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
                 fmt(db::to_ms(resume_at))
             )
         })
-    } else if waiting_local > 0 && queue_depth == waiting {
+    } else if waiting_local > 0 && waiting_local_reason == all_waiting && queue_depth == all_waiting {
         Some(format!(
             "{waiting_local} lead(s) wait for a local caller ID (local presence is strict) and every local number \
              is at its cap or missing; add a number in their area code or state, or set rotation.local_presence"
         ))
-    } else if waiting > waiting_local && queue_depth == waiting {
+    } else if all_waiting > 0 && queue_depth == all_waiting {
+        let parts: Vec<String> = waiting.iter().map(|(reason, n)| waiting_words(reason, *n, state)).collect();
         Some(format!(
-            "{waiting} lead(s) are outside their calling hours ({}–{} local time); the next becomes callable at {}",
-            state.config.dialing.calling_hours_start,
-            state.config.dialing.calling_hours_end,
+            "no lead is due now ({}); the next becomes callable at {}",
+            parts.join(", "),
             next_eligible.map(fmt).unwrap_or_default()
         ))
     } else {
@@ -104,13 +107,30 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         calls_today,
         next_batch_at: next_batch.map(|ms| db::from_ms(ms).to_rfc3339()),
         next_batch_local: next_batch.map(fmt),
-        waiting_for_calling_hours: waiting - waiting_local,
+        waiting_for_calling_hours: waiting_hours,
         waiting_for_local_number: waiting_local,
         next_eligible_at: next_eligible.map(|ms| db::from_ms(ms).to_rfc3339()),
         paused_reason,
         max_concurrent_calls: state.config.dialing.max_concurrent_calls,
         caller_numbers: numbers,
     })
+}
+
+/// "3 lead(s) outside their calling hours (08:00–21:00 local time)", for the banner.
+fn waiting_words(reason: &str, n: i64, state: &AppState) -> String {
+    let d = &state.config.dialing;
+    match reason {
+        "calling_hours" => format!(
+            "{n} lead(s) outside their calling hours ({}–{} local time, or their campaign's)",
+            d.calling_hours_start, d.calling_hours_end
+        ),
+        "retry" => format!("{n} waiting for a retry"),
+        "lead_24h_cap" => format!("{n} called the most times allowed in 24 hours"),
+        "campaign_daily_cap" => format!("{n} whose campaign reached its calls for today"),
+        "no_pool_number" => format!("{n} whose campaign's number pool has no room"),
+        "no_local_number" => format!("{n} waiting for a local caller ID"),
+        other => format!("{n} waiting ({other})"),
+    }
 }
 
 pub async fn api_status(State(state): State<AppState>) -> Result<Json<Snapshot>, AppError> {

@@ -89,7 +89,18 @@ pub async fn twilio_voice(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    verify(&state, "/webhooks/twilio/voice", &raw, &headers, &body)?;
+    let params = verify(&state, "/webhooks/twilio/voice", &raw, &headers, &body)?;
+    let query: HookQuery = parse_query(raw)?;
+    // This request is the answered call asking for its message: the moment the message
+    // reaches the person (`connected_at`, for abandonment). Set once per attempt.
+    if let (Some(attempt_id), Some(call_id)) = (query.attempt_id, param(&params, "CallSid").map(String::from)) {
+        let now_ms = db::to_ms(Utc::now());
+        let recorded = state.db.write(move |tx| db::pacing::set_connected(tx, attempt_id, &call_id, now_ms)).await;
+        if let Err(e) = recorded {
+            // The caller is on the line: say the message even if the metric is lost.
+            tracing::error!(attempt_id, error = format!("{e:#}"), "recording connected_at failed");
+        }
+    }
     let twiml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>",
         xml_escape(&state.config.dialing.message)
