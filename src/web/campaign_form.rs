@@ -70,7 +70,8 @@ impl FormValues {
 
     /// Reads a posted form (repeated `allowed_days` and `retry_outcomes` ticks).
     pub fn from_form(pairs: &[(String, String)]) -> FormValues {
-        let get = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+        let get =
+            |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
         let ticked = |name: &str, value: &str| pairs.iter().any(|(n, v)| n == name && v == value);
         FormValues {
             calling_hours_start: get("calling_hours_start"),

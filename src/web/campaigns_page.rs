@@ -12,8 +12,8 @@ use crate::campaigns::Settings;
 use crate::db::campaigns::{self, CampaignEvent, CampaignRow};
 use crate::db::{self};
 use crate::state::AppState;
-use crate::web::dashboard::render;
 use crate::web::campaign_form::FormValues;
+use crate::web::dashboard::render;
 use crate::web::forms;
 use crate::web::status::{Snapshot, snapshot};
 use crate::web::{AppError, api::parse_query, campaigns::act, local};
@@ -188,7 +188,7 @@ pub async fn save_settings(
         return Err(AppError::NotFound);
     }
     state.wake.dialer.notify_one();
-    let query = serde_urlencoded::to_string([("msg", "Settings saved; they apply from the next call.")])
-        .unwrap_or_default();
+    let query =
+        serde_urlencoded::to_string([("msg", "Settings saved; they apply from the next call.")]).unwrap_or_default();
     Ok(Redirect::to(&format!("/campaigns/{id}?{query}")).into_response())
 }
