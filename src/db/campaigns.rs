@@ -158,10 +158,11 @@ pub fn complete_finished(tx: &Tx, now_ms: i64) -> anyhow::Result<Vec<i64>> {
     Ok(ids)
 }
 
-/// Every campaign's stored settings (JSON), for the claim.
-pub fn settings_all(conn: &Conn) -> anyhow::Result<Vec<(i64, String)>> {
+/// The stored settings (JSON) of every running campaign, for the claim: only their
+/// leads are due, and finished campaigns pile up over the years.
+pub fn settings_running(conn: &Conn) -> anyhow::Result<Vec<(i64, String)>> {
     let rows = conn
-        .prepare_cached("SELECT id, settings FROM campaigns")?
+        .prepare_cached("SELECT id, settings FROM campaigns WHERE status = 'running'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)

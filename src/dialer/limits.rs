@@ -38,7 +38,7 @@ pub struct CampaignLimits {
 
 impl CampaignLimits {
     pub fn load(tx: &Tx, midnight_ms: i64, now_ms: i64) -> anyhow::Result<CampaignLimits> {
-        let settings = db::campaigns::settings_all(tx)?
+        let settings = db::campaigns::settings_running(tx)?
             .into_iter()
             .map(|(id, json)| (id, db::campaigns::parse_settings(id, &json)))
             .collect();

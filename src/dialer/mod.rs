@@ -12,6 +12,8 @@ pub mod rotation;
 pub(crate) mod fixtures;
 #[cfg(test)]
 mod retry_tests;
+#[cfg(test)]
+mod year_sim;
 
 use std::time::Duration;
 
