@@ -41,11 +41,7 @@ async fn settings_journey(c: Client) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
     // Every call is busy: the first attempt of each lead is followed by a retry.
-    config.simulator.answer_rate = 0.0;
-    config.simulator.machine_rate = 0.0;
-    config.simulator.no_answer_rate = 0.0;
-    config.simulator.failed_rate = 0.0;
-    config.simulator.busy_rate = 1.0;
+    support::outcomes(&mut config, [0.0, 0.0, 1.0, 0.0, 0.0]);
     let app = support::spawn(config);
     app.ready().await;
     let (status, created) = app.post_json("/api/campaigns", json!({"name": "Evening"})).await;

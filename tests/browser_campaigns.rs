@@ -40,9 +40,8 @@ async fn campaigns_journey(c: Client) {
     // Only outcomes that are never retried by default (answered, voicemail): the
     // campaign made on the page keeps the default 3 attempts, and a retry an hour
     // later would keep its leads waiting. Retries have their own journey.
-    config.simulator.busy_rate = 0.0;
-    config.simulator.no_answer_rate = 0.0;
-    config.simulator.failed_rate = 0.0;
+    let (answer, machine) = (config.simulator.answer_rate, config.simulator.machine_rate);
+    support::outcomes(&mut config, [answer, machine, 0.0, 0.0, 0.0]);
     let app = support::spawn(config);
     app.ready().await;
 

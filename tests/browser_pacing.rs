@@ -35,11 +35,7 @@ async fn pacing_journey(c: Client) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
     // Nobody answers: every call ends busy or unanswered, so the answer rate is 0 %.
-    config.simulator.answer_rate = 0.0;
-    config.simulator.machine_rate = 0.0;
-    config.simulator.failed_rate = 0.0;
-    config.simulator.busy_rate = 0.5;
-    config.simulator.no_answer_rate = 0.5;
+    support::outcomes(&mut config, [0.0, 0.0, 0.5, 0.5, 0.0]);
     let app = support::spawn(config);
     app.ready().await;
     let resp = app

@@ -56,6 +56,14 @@ pub fn config(dir: &Path) -> Config {
     config
 }
 
+/// Sets the simulated carrier's outcome weights: answered by a person, by a machine,
+/// busy, no answer, failed (weights; they need not sum to 1).
+pub fn outcomes(config: &mut Config, [answer, machine, busy, no_answer, failed]: [f64; 5]) {
+    let sim = &mut config.simulator;
+    (sim.answer_rate, sim.machine_rate, sim.busy_rate, sim.no_answer_rate, sim.failed_rate) =
+        (answer, machine, busy, no_answer, failed);
+}
+
 pub fn spawn(config: Config) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.set_nonblocking(true).unwrap();
