@@ -123,6 +123,16 @@ impl E164 {
         if !number.is_valid() || number.extension().is_some() {
             return Err(invalid());
         }
+        // libphonenumber may strip what it takes for a national or carrier prefix from an
+        // international number ("+32 11 10000000" -> +3210000000) and produce a number that
+        // is not itself valid. The stored form must read back as itself, so check it
+        // (outside NANP only, where this happens; +1 numbers keep the fast path).
+        if code != 1 {
+            let again = phonenumber::parse(Some(default_region), &out).map_err(|_| invalid())?;
+            if !again.is_valid() || again.national() != national {
+                return Err(invalid());
+            }
+        }
         // Valid 7-digit E.164 numbers exist (e.g. Niue +683 XXXX) but do not fit the stored
         // shape `from_stored` accepts, so reject them here to keep the two consistent.
         if out.len() < 9 {
@@ -281,6 +291,12 @@ mod tests {
         assert_eq!(parse_region(" us"), Some(US));
         assert_eq!(parse_region("IN"), Some(IN));
         assert!(["USA", "zz", "", "1"].iter().all(|r| parse_region(r).is_none()));
+    }
+
+    #[test]
+    fn a_normalised_number_reads_back_as_itself() {
+        // Found by the property test below: the parser strips "11" and leaves an invalid number.
+        assert_eq!(E164::parse("+321110000000", US), Err(PhoneError::Invalid));
     }
 
     proptest::proptest! {
