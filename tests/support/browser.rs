@@ -240,13 +240,9 @@ impl ChromeDriver {
                 ],
             }),
         );
-        // fantoccini's rustls connector builds its config from the process-wide
-        // CryptoProvider; both `ring` (reqwest) and `aws-lc-rs` (hyper-rustls) are
-        // compiled in, so name one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let builder = ClientBuilder::rustls();
-        builder
-            .expect("TLS roots for the WebDriver client")
+        // chromedriver listens on loopback over plain HTTP: no TLS connector.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&self.url())
             .await
