@@ -13,15 +13,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::compliance::Compliance;
 use crate::compliance::tz::TzMap;
-use crate::config::{Config, ProviderKind, Secret};
+use crate::config::Config;
 use crate::db::numbers::NewNumber;
 use crate::db::{self, Db};
 use crate::numbers::Places;
 use crate::numbers::npa::NpaMap;
-use crate::provider::twilio::client::{Settings, TwilioClient};
-use crate::provider::{Provider, simulator};
 use crate::state::{AppState, LoopStatus, Wake};
-use crate::{dialer, scheduler, web};
+use crate::{dialer, provider, scheduler, web};
 
 /// How long shutdown waits for create-call requests already sent.
 const DRAIN: Duration = Duration::from_secs(20);
@@ -54,35 +52,8 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let public_url =
         config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_string();
-    let d = &config.dialing;
-    let (provider, webhook_token, simulated): (Arc<dyn Provider>, Secret, bool) = match config.provider.kind {
-        ProviderKind::Simulator => {
-            let sim_listener = TcpListener::bind("127.0.0.1:0").await.context("binding the simulated carrier")?;
-            let base = simulator::spawn(sim_listener, config.simulator.clone(), token.clone())?;
-            tracing::warn!(%base, "using the built-in simulated carrier: no real calls are placed");
-            let client = TwilioClient::new(Settings {
-                api_base: base,
-                account_sid: simulator::ACCOUNT_SID.into(),
-                auth_token: Secret::new(simulator::AUTH_TOKEN),
-                public_url: public_url.clone(),
-                ring_timeout_seconds: d.ring_timeout_seconds,
-                max_call_seconds: d.max_call_seconds,
-            })?;
-            (Arc::new(client), Secret::new(simulator::AUTH_TOKEN), true)
-        }
-        ProviderKind::Twilio => {
-            let t = &config.provider.twilio;
-            let client = TwilioClient::new(Settings {
-                api_base: t.api_base.clone(),
-                account_sid: t.account_sid.clone(),
-                auth_token: t.auth_token.clone(),
-                public_url: public_url.clone(),
-                ring_timeout_seconds: d.ring_timeout_seconds,
-                max_call_seconds: d.max_call_seconds,
-            })?;
-            (Arc::new(client), t.auth_token.clone(), false)
-        }
-    };
+    let built = provider::build::build(&config, &public_url, &token).await?;
+    let provider::build::Built { provider, webhook_auth, simulated } = built;
 
     let tz_map = Arc::new(TzMap::embedded());
     let compliance = Arc::new(Compliance {
@@ -96,7 +67,7 @@ pub async fn run(
         db,
         provider,
         tz_map: tz_map.clone(),
-        webhook_token,
+        webhook_auth,
         public_url,
         simulated,
         wake: Arc::new(Wake::default()),

@@ -7,12 +7,12 @@ use tokio::sync::Notify;
 
 use crate::compliance::Compliance;
 use crate::compliance::tz::TzMap;
-use crate::config::{Config, Resolved, Secret};
+use crate::config::{Config, Resolved};
 use crate::db::Db;
 use crate::dialer::claim::{Idle, Rules};
 use crate::numbers::Places;
 use crate::numbers::pool::Pool;
-use crate::provider::Provider;
+use crate::provider::{Provider, WebhookAuth};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,8 +21,8 @@ pub struct AppState {
     pub db: Db,
     pub provider: Arc<dyn Provider>,
     pub tz_map: Arc<TzMap>,
-    /// Token that signs the provider's webhooks (Twilio auth token, or the simulator's).
-    pub webhook_token: Secret,
+    /// How the configured provider's webhooks are authenticated.
+    pub webhook_auth: WebhookAuth,
     /// Base URL the provider calls back, no trailing slash.
     pub public_url: String,
     pub simulated: bool,

@@ -54,6 +54,10 @@ pub struct Claimed {
     pub to: String,
     pub from: String,
     pub caller_number_id: i64,
+    /// The caller number's id at the provider (Vapi `phoneNumberId`), when known.
+    pub from_provider_id: Option<String>,
+    /// The campaign's answering-machine detection.
+    pub amd: crate::domain::flow::AmdMode,
     pub usage_day: String,
     /// The lead's zones and states, to re-check calling hours before a retried request.
     pub zones: Vec<Tz>,
@@ -240,6 +244,9 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             to: lead.phone,
             from: number.number,
             caller_number_id: number_id,
+            // Filled from the number's provider id and the campaign's settings (issue 5).
+            from_provider_id: None,
+            amd: crate::domain::flow::AmdMode::default(),
             usage_day: day,
             zones,
             states,

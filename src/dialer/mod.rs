@@ -113,7 +113,13 @@ enum NotPlaced {
 /// Asks the provider for the call and records its answer. Runs detached from the
 /// loop so several create-call requests can be under way at once.
 async fn place(state: AppState, call: Claimed) {
-    let request = CallRequest { attempt_id: call.attempt_id, to: call.to.clone(), from: call.from.clone() };
+    let request = CallRequest {
+        attempt_id: call.attempt_id,
+        to: call.to.clone(),
+        from: call.from.clone(),
+        from_provider_id: call.from_provider_id.clone(),
+        amd: call.amd,
+    };
     let mut delay = RETRY_BASE;
     let mut result = Err(NotPlaced::HoursClosed);
     for attempt in 0..=RETRIES {

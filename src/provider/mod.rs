@@ -1,11 +1,16 @@
 //! The telephony provider seam: one provider per instance, behind [`Provider`].
 //! Only this module (and the built-in simulator under it) speaks HTTP to a carrier.
 
+pub mod build;
 pub mod simulator;
+pub mod telnyx;
 pub mod twilio;
+pub mod vapi;
 
 use async_trait::async_trait;
 
+use crate::config::Secret;
+use crate::domain::flow::AmdMode;
 use crate::domain::status::Status;
 
 /// What the call loop asks the provider to do.
@@ -16,6 +21,33 @@ pub struct CallRequest {
     pub to: String,
     /// E.164 caller ID picked by rotation.
     pub from: String,
+    /// The caller number's id at the provider (Vapi `phoneNumberId`), when known.
+    pub from_provider_id: Option<String>,
+    /// The campaign's answering-machine detection.
+    pub amd: AmdMode,
+}
+
+/// A phone number owned on the provider account (Twilio IncomingPhoneNumbers,
+/// Telnyx phone numbers, Vapi phone numbers).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OwnedNumber {
+    /// E.164.
+    pub number: String,
+    /// The provider's id for it (Twilio `PN…` sid, Telnyx id, Vapi `phoneNumberId`).
+    pub provider_id: String,
+    pub label: Option<String>,
+}
+
+/// How the configured provider's webhooks are authenticated (providers.md §1.12,
+/// §2.3, §3.2). A webhook for another provider is refused.
+#[derive(Clone)]
+pub enum WebhookAuth {
+    /// HMAC-SHA1 `X-Twilio-Signature` with the primary auth token, over `public_url`.
+    Twilio { auth_token: Secret },
+    /// Ed25519 `telnyx-signature-ed25519` over `"{timestamp}|{body}"`, 300 s tolerance.
+    Telnyx { public_key: [u8; 32] },
+    /// A shared secret in `X-Vapi-Secret`, compared in constant time.
+    Vapi { secret: Secret },
 }
 
 /// A call as the provider reports it when asked (reconciliation).
@@ -70,4 +102,6 @@ pub trait Provider: Send + Sync {
         from: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CallSnapshot>, ProviderError>;
+    /// The voice numbers owned on the account.
+    async fn list_numbers(&self) -> Result<Vec<OwnedNumber>, ProviderError>;
 }

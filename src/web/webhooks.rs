@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::calls::{self, Applied, StatusEvent};
 use crate::db;
+use crate::provider::WebhookAuth;
 use crate::provider::twilio::{map_status, signature};
 use crate::state::AppState;
 use crate::web::AppError;
@@ -36,7 +37,11 @@ fn verify(
         None => format!("{}{path}", state.public_url),
     };
     let given = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !signature::validate(state.webhook_token.expose(), &url, &params, given) {
+    let WebhookAuth::Twilio { auth_token } = &state.webhook_auth else {
+        // Another provider is configured: nobody may drive calls through this route.
+        return Err(AppError::Forbidden);
+    };
+    if !signature::validate(auth_token.expose(), &url, &params, given) {
         tracing::warn!(%path, "webhook with an invalid signature refused");
         return Err(AppError::Forbidden);
     }

@@ -1,39 +1,89 @@
-//! The built-in simulated carrier: a small HTTP server that speaks the part of
-//! Twilio's 2010-04-01 REST API the dialer uses (Create Call, Fetch Call) and calls
-//! back `Url` and `StatusCallback` as Twilio does, with signed form posts. The
-//! dialer talks to it through the production Twilio client, so the demo and the
-//! tests run the real code path over real HTTP. It places no real calls.
+//! The built-in simulated carrier: a small HTTP server that speaks the parts of
+//! Twilio's, Telnyx's and Vapi's APIs the dialer uses, and calls back with signed
+//! webhooks as each provider does. The dialer talks to it through the production
+//! clients, so the demo and the tests run the real code path over real HTTP. It
+//! places no real calls. Callees follow scripts (`[simulator.callees]`, or weights)
+//! and faults are injected as `[simulator.faults]` says; every call created is kept
+//! in a ledger (`GET /sim/ledger`).
 //!
-//! It is its own axum server on its own loopback port, separate from the app's
-//! router: it stands in for a carrier on the other side of the network.
+//! It is its own axum server on its own port, separate from the app's router: it
+//! stands in for a carrier on the other side of the network, and runs inside
+//! `dialer serve` or alone (`dialer simulator --bind ADDR`).
 
-mod call;
+pub mod faults;
+pub mod ledger;
+pub mod outbox;
+pub mod script;
+mod telnyx;
+mod twilio;
+mod twilio_call;
+mod vapi;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::State;
+use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Secret, Simulator as Settings};
+use crate::config::{Provider, Secret, Simulator as Settings};
 
 /// Fixed demo credentials: the simulator is a local stand-in, not an account.
 pub const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 pub const AUTH_TOKEN: &str = "simulator-auth-token";
+pub const TELNYX_API_KEY: &str = "KEYsimulator";
+pub const TELNYX_CONNECTION_ID: &str = "1494404757140276705";
+/// Seed of the simulator's Telnyx webhook signing key (public: it signs nothing real).
+pub const TELNYX_SIGNING_SEED: [u8; 32] = *b"dialer-simulator-telnyx-ed25519!";
+pub const VAPI_API_KEY: &str = "simulator-vapi-key";
+pub const VAPI_ASSISTANT_ID: &str = "asst-simulator";
+pub const VAPI_WEBHOOK_SECRET: &str = "simulator-vapi-secret";
 
 #[derive(Clone)]
-struct Sim {
-    settings: Settings,
-    token: Secret,
-    calls: Arc<Mutex<HashMap<String, call::SimCall>>>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
+pub struct Sim {
+    pub settings: Settings,
+    pub twilio_token: Secret,
+    pub telnyx_key: ed25519_dalek::SigningKey,
+    pub ledger: ledger::Ledger,
+    /// Twilio call state for Fetch/Read (the ledger has the history).
+    calls: Arc<Mutex<HashMap<String, twilio_call::SimCall>>>,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    /// Forged webhooks the dialer accepted (must stay 0).
+    forged_accepted: Arc<AtomicU64>,
+}
+
+impl Sim {
+    pub fn ledger_forged_accepted(&self) {
+        self.forged_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The simulator's Telnyx webhook public key, base64 (what `provider.telnyx.public_key` takes).
+pub fn telnyx_public_key() -> String {
+    let key = ed25519_dalek::SigningKey::from_bytes(&TELNYX_SIGNING_SEED);
+    base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
+}
+
+/// `[provider]` settings that talk to a simulator at `base` with its credentials.
+pub fn credentials(base: &str) -> Provider {
+    let mut p = Provider::default();
+    p.twilio.api_base = base.to_string();
+    p.twilio.account_sid = ACCOUNT_SID.into();
+    p.twilio.auth_token = Secret::new(AUTH_TOKEN);
+    p.telnyx.api_base = base.to_string();
+    p.telnyx.api_key = Secret::new(TELNYX_API_KEY);
+    p.telnyx.connection_id = TELNYX_CONNECTION_ID.into();
+    p.telnyx.public_key = telnyx_public_key();
+    p.vapi.api_base = base.to_string();
+    p.vapi.api_key = Secret::new(VAPI_API_KEY);
+    p.vapi.assistant_id = VAPI_ASSISTANT_ID.into();
+    p.vapi.webhook_secret = Secret::new(VAPI_WEBHOOK_SECRET);
+    p
 }
 
 /// Starts the simulator on `listener`; returns its base URL (`http://127.0.0.1:PORT`).
@@ -41,14 +91,19 @@ pub fn spawn(listener: TcpListener, settings: Settings, shutdown: CancellationTo
     let base = format!("http://{}", listener.local_addr()?);
     let sim = Sim {
         settings,
-        token: Secret::new(AUTH_TOKEN),
+        twilio_token: Secret::new(AUTH_TOKEN),
+        telnyx_key: ed25519_dalek::SigningKey::from_bytes(&TELNYX_SIGNING_SEED),
+        ledger: ledger::Ledger::default(),
         calls: Arc::default(),
         http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?,
         shutdown: shutdown.clone(),
+        forged_accepted: Arc::default(),
     };
     let app = Router::new()
-        .route("/2010-04-01/Accounts/{sid}/Calls.json", post(create_call).get(list_calls))
-        .route("/2010-04-01/Accounts/{sid}/Calls/{call_sid}", get(fetch_call))
+        .merge(twilio::routes())
+        .merge(telnyx::routes())
+        .merge(vapi::routes())
+        .route("/sim/ledger", get(ledger_json))
         .with_state(sim);
     tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
@@ -59,77 +114,10 @@ pub fn spawn(listener: TcpListener, settings: Settings, shutdown: CancellationTo
     Ok(base)
 }
 
-/// Twilio's error body shape: `{code, message, more_info, status}`.
-fn twilio_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = serde_json::json!({
-        "code": code,
-        "message": message,
-        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-        "status": status.as_u16(),
-    });
-    (status, Json(body)).into_response()
-}
-
-fn authorized(headers: &HeaderMap, sid: &str, token: &Secret) -> bool {
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{}", token.expose()));
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .is_some_and(|given| given == expected)
-}
-
-async fn create_call(State(sim): State<Sim>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
-    if sid != ACCOUNT_SID || !authorized(&headers, &sid, &sim.token) {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-    }
-    let form: Vec<(String, String)> = match serde_urlencoded::from_str(&body) {
-        Ok(form) => form,
-        Err(_) => return twilio_error(StatusCode::BAD_REQUEST, 21200, "Malformed form body"),
-    };
-    let request = match call::CreateRequest::from_form(&form) {
-        Ok(request) => request,
-        Err((code, message)) => return twilio_error(StatusCode::BAD_REQUEST, code, &message),
-    };
-    let created = call::start(&sim, request);
-    (StatusCode::CREATED, Json(created)).into_response()
-}
-
-async fn fetch_call(
-    State(sim): State<Sim>,
-    Path((sid, call_sid)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if sid != ACCOUNT_SID || !authorized(&headers, &sid, &sim.token) {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-    }
-    let call_sid = call_sid.trim_end_matches(".json");
-    let found = sim.calls.lock().unwrap_or_else(|e| e.into_inner()).get(call_sid).map(call::SimCall::resource);
-    match found {
-        Some(resource) => Json(resource).into_response(),
-        None => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
-    }
-}
-
-/// Read multiple Call resources: `To` and `From` filters (the others are ignored;
-/// the client filters by creation time itself).
-async fn list_calls(
-    State(sim): State<Sim>,
-    Path(sid): Path<String>,
-    Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-) -> Response {
-    if sid != ACCOUNT_SID || !authorized(&headers, &sid, &sim.token) {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-    }
-    let get = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-    let calls: Vec<serde_json::Value> = sim
-        .calls
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .filter(|c| get("To").is_none_or(|to| c.to() == to) && get("From").is_none_or(|from| c.from() == from))
-        .map(call::SimCall::resource)
-        .collect();
-    Json(serde_json::json!({"calls": calls})).into_response()
+/// `GET /sim/ledger`: `{"calls": [Entry…], "forged_accepted": N}`.
+async fn ledger_json(State(sim): State<Sim>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "calls": sim.ledger.all(),
+        "forged_accepted": sim.forged_accepted.load(Ordering::Relaxed),
+    }))
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub public_url: String,
     pub ring_timeout_seconds: u32,
     pub max_call_seconds: u32,
+    /// Longest wait for one REST reply; past it a create-call's outcome is unknown.
+    pub request_timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -81,7 +83,7 @@ impl TwilioClient {
     pub fn new(settings: Settings) -> anyhow::Result<TwilioClient> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
+            .timeout(settings.request_timeout)
             .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(TwilioClient {
@@ -207,6 +209,10 @@ impl Provider for TwilioClient {
         calls.sort_by_key(|c| c.created_at);
         Ok(calls)
     }
+
+    async fn list_numbers(&self) -> Result<Vec<crate::provider::OwnedNumber>, ProviderError> {
+        Err(ProviderError::Rejected { code: 0, message: "listing Twilio numbers is not built yet".into() })
+    }
 }
 
 #[cfg(test)]
@@ -222,9 +228,16 @@ mod tests {
             public_url: "https://d.example.com/".into(),
             ring_timeout_seconds: 25,
             max_call_seconds: 600,
+            request_timeout: Duration::from_secs(15),
         })
         .unwrap();
-        let form = client.create_form(&CallRequest { attempt_id: 7, to: "+1".into(), from: "+2".into() });
+        let form = client.create_form(&CallRequest {
+            attempt_id: 7,
+            to: "+1".into(),
+            from: "+2".into(),
+            from_provider_id: None,
+            amd: crate::domain::flow::AmdMode::Enable,
+        });
         let events: Vec<_> =
             form.iter().filter(|(k, _)| *k == "StatusCallbackEvent").map(|(_, v)| v.as_str()).collect();
         assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);

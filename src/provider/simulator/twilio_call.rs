@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::provider::simulator::{ACCOUNT_SID, Sim};
@@ -84,27 +83,18 @@ enum Outcome {
     Failed,
 }
 
-fn draw_outcome(sim: &Sim) -> Outcome {
-    let s = &sim.settings;
-    let weights = [s.answer_rate, s.machine_rate, s.busy_rate, s.no_answer_rate, s.failed_rate];
-    let total: f64 = weights.iter().sum();
-    let mut x = rand::thread_rng().gen_range(0.0..total.max(f64::MIN_POSITIVE));
-    for (idx, w) in weights.iter().enumerate() {
-        if x < *w {
-            return [Outcome::Human, Outcome::Machine, Outcome::Busy, Outcome::NoAnswer, Outcome::Failed]
-                .into_iter()
-                .nth(idx)
-                .unwrap_or(Outcome::Human);
-        }
-        x -= w;
+fn draw_outcome(sim: &Sim, to: &str) -> Outcome {
+    use crate::config::Callee;
+    match crate::provider::simulator::script::callee(&sim.settings, to) {
+        Callee::Voicemail | Callee::Fax => Outcome::Machine,
+        Callee::Busy => Outcome::Busy,
+        Callee::NoAnswer => Outcome::NoAnswer,
+        Callee::Failed => Outcome::Failed,
+        _ => Outcome::Human,
     }
-    Outcome::Human
 }
 
-fn seconds_between([lo, hi]: [f64; 2]) -> Duration {
-    let secs = if hi > lo { rand::thread_rng().gen_range(lo..=hi) } else { lo };
-    Duration::from_secs_f64(secs.max(0.0))
-}
+use crate::provider::simulator::script::seconds_between;
 
 /// Registers the call, starts its life in the background, returns the 201 body.
 pub fn start(sim: &Sim, req: CreateRequest) -> Value {
@@ -132,7 +122,7 @@ pub fn start(sim: &Sim, req: CreateRequest) -> Value {
 
 async fn life(sim: &Sim, sid: &str, req: &CreateRequest) {
     let mut seq = 0u32;
-    let outcome = draw_outcome(sim);
+    let outcome = draw_outcome(sim, &req.to);
     set(sim, sid, "queued", None, None);
     notify(sim, req, sid, "initiated", "initiated", &mut seq, &[]).await;
     if matches!(outcome, Outcome::Failed) {
@@ -223,7 +213,7 @@ async fn post_signed(sim: &Sim, url: &str, req: &CreateRequest, sid: &str, extra
         ("ApiVersion".to_string(), "2010-04-01".to_string()),
     ];
     params.extend_from_slice(extra);
-    let signature = signature::sign(sim.token.expose(), url, &params);
+    let signature = signature::sign(sim.twilio_token.expose(), url, &params);
     for attempt in 0..3u32 {
         let sent = sim.http.post(url).header("X-Twilio-Signature", &signature).form(&params).send().await;
         match sent {

@@ -1,7 +1,8 @@
 //! `dialer.toml`: one typed tree, unknown keys rejected, defaults embedded.
 //!
 //! Layering: built-in defaults ← the TOML file (`--config PATH`) ← environment
-//! variables for secrets (`DIALER_TWILIO_ACCOUNT_SID`, `DIALER_TWILIO_AUTH_TOKEN`).
+//! variables for secrets (`DIALER_TWILIO_ACCOUNT_SID`, `DIALER_TWILIO_AUTH_TOKEN`,
+//! `DIALER_TELNYX_API_KEY`, `DIALER_VAPI_API_KEY`, `DIALER_VAPI_WEBHOOK_SECRET`).
 //! Every key is documented in `dialer.toml.example`, which is embedded and printed by
 //! `dialer config example`.
 
@@ -22,7 +23,11 @@ use crate::numbers::health::{Policy, Warmup};
 use crate::numbers::pool::LocalPresence;
 use crate::numbers::rotation::PRIORITIES;
 
-pub const EXAMPLE: &str = include_str!("../dialer.toml.example");
+mod provider;
+
+pub use provider::{Callee, Faults, Provider, ProviderKind, Simulator, Telnyx, Twilio, Vapi};
+
+pub const EXAMPLE: &str = include_str!("../../dialer.toml.example");
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -179,43 +184,6 @@ fn default_priority() -> u8 {
     5
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    #[default]
-    Simulator,
-    Twilio,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct Provider {
-    pub kind: ProviderKind,
-    pub twilio: Twilio,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Twilio {
-    pub account_sid: String,
-    pub auth_token: Secret,
-    pub api_base: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Simulator {
-    /// Shares of outcomes; they need not sum to 1 (they are weights).
-    pub answer_rate: f64,
-    pub machine_rate: f64,
-    pub busy_rate: f64,
-    pub no_answer_rate: f64,
-    pub failed_rate: f64,
-    /// `[min, max]` seconds, fractions allowed.
-    pub ring_seconds: [f64; 2],
-    pub talk_seconds: [f64; 2],
-}
-
 /// A secret string: never printed by `Debug` or `Display`.
 #[derive(Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(transparent)]
@@ -236,16 +204,6 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
-    }
-}
-
-impl fmt::Debug for Twilio {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Twilio")
-            .field("account_sid", &self.account_sid)
-            .field("auth_token", &self.auth_token)
-            .field("api_base", &self.api_base)
-            .finish()
     }
 }
 
@@ -282,26 +240,6 @@ impl Default for Dialing {
     }
 }
 
-impl Default for Twilio {
-    fn default() -> Self {
-        Twilio { account_sid: String::new(), auth_token: Secret::default(), api_base: "https://api.twilio.com".into() }
-    }
-}
-
-impl Default for Simulator {
-    fn default() -> Self {
-        Simulator {
-            answer_rate: 0.45,
-            machine_rate: 0.2,
-            busy_rate: 0.1,
-            no_answer_rate: 0.2,
-            failed_rate: 0.05,
-            ring_seconds: [2.0, 8.0],
-            talk_seconds: [5.0, 20.0],
-        }
-    }
-}
-
 /// Caller IDs seeded when no `[[numbers]]` are configured: fictional 555-01xx numbers,
 /// good only for the simulated carrier.
 pub const DEMO_NUMBERS: [&str; 3] = ["+12025550101", "+12025550102", "+12025550103"];
@@ -334,6 +272,15 @@ impl Config {
         }
         if let Ok(token) = std::env::var("DIALER_TWILIO_AUTH_TOKEN") {
             config.provider.twilio.auth_token = Secret::new(token);
+        }
+        if let Ok(key) = std::env::var("DIALER_TELNYX_API_KEY") {
+            config.provider.telnyx.api_key = Secret::new(key);
+        }
+        if let Ok(key) = std::env::var("DIALER_VAPI_API_KEY") {
+            config.provider.vapi.api_key = Secret::new(key);
+        }
+        if let Ok(secret) = std::env::var("DIALER_VAPI_WEBHOOK_SECRET") {
+            config.provider.vapi.webhook_secret = Secret::new(secret);
         }
         Ok(config)
     }
@@ -395,14 +342,70 @@ impl Config {
             bail!("rotation.health_check_minutes and health_window_calls must be at least 1");
         }
         let sim = &self.simulator;
-        let rates = [sim.answer_rate, sim.machine_rate, sim.busy_rate, sim.no_answer_rate, sim.failed_rate];
-        if rates.iter().any(|r| *r < 0.0) || rates.iter().sum::<f64>() <= 0.0 {
+        let rates = sim.weights().map(|(_, w)| w);
+        if rates.iter().any(|r| r.is_nan() || *r < 0.0) || rates.iter().sum::<f64>() <= 0.0 {
             bail!("simulator rates must be non-negative and not all zero");
+        }
+        if sim.api == ProviderKind::Simulator {
+            bail!("simulator.api must be twilio, telnyx or vapi");
+        }
+        let f = &sim.faults;
+        let shares = [
+            ("rate_limited", f.rate_limited),
+            ("server_error", f.server_error),
+            ("server_error_after_create", f.server_error_after_create),
+            ("timeout_before_create", f.timeout_before_create),
+            ("timeout_after_create", f.timeout_after_create),
+            ("duplicate_callbacks", f.duplicate_callbacks),
+            ("reorder_callbacks", f.reorder_callbacks),
+            ("invalid_signatures", f.invalid_signatures),
+        ];
+        for (name, p) in shares {
+            if !(0.0..=1.0).contains(&p) {
+                bail!("simulator.faults.{name} must be a probability in 0..=1");
+            }
+        }
+        for (name, [lo, hi]) in [("callback_delay_seconds", f.callback_delay_seconds)] {
+            if !(lo >= 0.0 && hi >= lo && hi <= 600.0) {
+                bail!("simulator.faults.{name} must be [min, max] with 0 <= min <= max <= 600");
+            }
+        }
+        for number in sim.callees.keys() {
+            E164::from_stored(number)
+                .with_context(|| format!("simulator.callees: {number:?} is not in E.164 form (+ and digits)"))?;
+        }
+        let timeout = self.provider.request_timeout_seconds;
+        if !(0.1..=120.0).contains(&timeout) {
+            bail!("provider.request_timeout_seconds must be 0.1..=120");
         }
         for (name, [lo, hi]) in [("ring_seconds", sim.ring_seconds), ("talk_seconds", sim.talk_seconds)] {
             if !(lo >= 0.0 && hi >= lo && hi <= 3600.0) {
                 bail!("simulator.{name} must be [min, max] with 0 <= min <= max <= 3600");
             }
+        }
+        if self.provider.kind == ProviderKind::Telnyx {
+            let t = &self.provider.telnyx;
+            if t.api_key.is_empty() || t.connection_id.is_empty() || t.public_key.is_empty() {
+                bail!(
+                    "provider.telnyx.api_key, connection_id and public_key are required when provider.kind = \"telnyx\" \
+                     (or set DIALER_TELNYX_API_KEY)"
+                );
+            }
+        }
+        if self.provider.kind == ProviderKind::Vapi {
+            let v = &self.provider.vapi;
+            if v.api_key.is_empty() || v.assistant_id.is_empty() || v.webhook_secret.is_empty() {
+                bail!(
+                    "provider.vapi.api_key, assistant_id and webhook_secret are required when provider.kind = \"vapi\" \
+                     (or set DIALER_VAPI_API_KEY / DIALER_VAPI_WEBHOOK_SECRET)"
+                );
+            }
+        }
+        if matches!(self.provider.kind, ProviderKind::Telnyx | ProviderKind::Vapi) && self.server.public_url.is_none() {
+            bail!(
+                "server.public_url is required with {}: it is the base URL the provider calls back",
+                self.provider.kind.as_str()
+            );
         }
         if self.provider.kind == ProviderKind::Twilio {
             let t = &self.provider.twilio;
