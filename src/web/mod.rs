@@ -14,7 +14,9 @@ mod forms;
 mod numbers;
 mod numbers_page;
 mod status;
+mod telnyx_hooks;
 mod upload;
+mod vapi_hooks;
 mod webhooks;
 
 use axum::Router;
@@ -80,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cancel-bulk-schedule", post(api::cancel))
         .route("/webhooks/twilio/status", post(webhooks::twilio_status))
         .route("/webhooks/twilio/voice", post(webhooks::twilio_voice))
+        .route("/webhooks/telnyx", post(telnyx_hooks::event))
+        .route("/webhooks/vapi", post(vapi_hooks::event))
         .route("/static/{*path}", get(assets::serve))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
         .merge(uploads)
