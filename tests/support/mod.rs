@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod sim;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,10 +65,14 @@ pub fn outcomes(config: &mut Config, [answer, machine, busy, no_answer, failed]:
         (answer, machine, busy, no_answer, failed);
 }
 
-pub fn spawn(config: Config) -> TestApp {
+pub fn spawn(mut config: Config) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
+    if config.provider.kind != dialer::config::ProviderKind::Simulator && config.server.public_url.is_none() {
+        // A provider outside the app (an external simulator) calls back here.
+        config.server.public_url = Some(format!("http://{addr}"));
+    }
     let db_path = config.database.path.clone();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<Stop>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
