@@ -59,5 +59,3 @@ impl Drop for SimHandle {
         }
     }
 }
-
-pub use ProviderKind as Kind;
