@@ -77,6 +77,11 @@ pub async fn run(
         compliance,
     };
 
+    if state.provider.name() == "vapi" {
+        // Vapi dials by `phoneNumberId`: give the pool's numbers their ids from the
+        // account before the first claim (a number without one holds dialing).
+        link_provider_ids(&state).await;
+    }
     tracker.spawn(scheduler::run(state.clone(), token.clone()));
     tracker.spawn(dialer::reconcile::run(state.clone(), now_ms, token.clone()));
     tracker.spawn(dialer::run(state.clone(), token.clone(), tracker.clone()));
@@ -99,4 +104,21 @@ pub async fn run(
     }
     tracing::info!("dialer stopped");
     served.context("http server")
+}
+
+/// Links the pool's numbers to the provider account's ids. A provider that refuses
+/// to list is logged; dialing then says which number lacks its id.
+async fn link_provider_ids(state: &AppState) {
+    match state.provider.list_numbers().await {
+        Ok(owned) => {
+            let now_ms = db::to_ms(Utc::now());
+            let linked =
+                state.db.write(move |tx| db::provider_numbers::link_known(tx, &owned, "startup", now_ms)).await;
+            match linked {
+                Ok(n) => tracing::info!(linked = n, "caller numbers linked to the provider's phone-number ids"),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "linking provider numbers failed"),
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not list the provider's numbers at start"),
+    }
 }

@@ -62,6 +62,12 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
         db::attempts::set_provider_call_id(tx, attempt.id, &event.call_id)?;
     }
     let Some(new) = event.status else { return Ok(Applied::Ignored("status not understood")) };
+    let flow = db::call_flow::get(tx, attempt.id)?;
+    let new = outcome(
+        new,
+        flow.as_ref().and_then(|f| f.answered_by.as_deref()),
+        flow.as_ref().and_then(|f| f.transfer_result.as_deref()),
+    );
     if !advances(attempt.status, new) {
         return Ok(Applied::Ignored("not newer than the stored status"));
     }
@@ -75,7 +81,27 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
         return Ok(Applied::Progress(new));
     }
     after_final(tx, &attempt, new, now_ms)?;
+    if flow.and_then(|f| f.digits).as_deref() == Some("2") {
+        // The person opted out by keypad during this call: the attempt keeps its
+        // outcome, the lead stays `do_not_call` (the final status mirrored it away).
+        db::call_flow::mark_opted_out(tx, attempt.lead_id, now_ms)?;
+    }
     Ok(Applied::Final(new))
+}
+
+/// The outcome to store for a provider status, given what the call flow recorded on
+/// the attempt: a call that ended normally (`completed`) after a "press 1" transfer
+/// the agent never took (`failed`) is `transfer_failed`; one whose AMD verdict
+/// (`answered_by`, e.g. from the async AMD callback) was a machine or fax is
+/// `voicemail`, like `completed` + `AnsweredBy` in the callback itself. Anything
+/// else is kept.
+pub fn outcome(status: Status, answered_by: Option<&str>, transfer_result: Option<&str>) -> Status {
+    let machine = answered_by.is_some_and(|a| a.starts_with("machine") || a == "fax");
+    match (status, transfer_result) {
+        (Status::Completed, Some("failed")) => Status::TransferFailed,
+        (Status::Completed, _) if machine => Status::Voicemail,
+        _ => status,
+    }
 }
 
 /// What follows an attempt that just got its final status `outcome`: a retry in the
@@ -120,6 +146,24 @@ mod tests {
         assert!(!advances(Status::Completed, Status::Busy));
         assert!(advances(Status::Unknown, Status::Completed));
         assert!(!advances(Status::Unknown, Status::Ringing));
+    }
+
+    #[test]
+    fn a_completed_call_whose_transfer_failed_is_transfer_failed() {
+        let human = Some("human");
+        assert_eq!(outcome(Status::Completed, human, Some("failed")), Status::TransferFailed);
+        assert_eq!(outcome(Status::Completed, human, Some("connected")), Status::Completed);
+        assert_eq!(outcome(Status::Completed, None, None), Status::Completed);
+        // An async AMD verdict stored before the final callback (which may not repeat it).
+        assert_eq!(outcome(Status::Completed, Some("machine_end_beep"), None), Status::Voicemail);
+        assert_eq!(outcome(Status::Completed, Some("fax"), None), Status::Voicemail);
+        assert_eq!(outcome(Status::Completed, Some("unknown"), None), Status::Completed);
+        // Only the end of the call is reinterpreted: progress, and other outcomes, are kept.
+        assert_eq!(outcome(Status::InProgress, human, Some("failed")), Status::InProgress);
+        assert_eq!(outcome(Status::Voicemail, None, Some("failed")), Status::Voicemail);
+        assert_eq!(outcome(Status::Busy, Some("machine_start"), None), Status::Busy);
+        assert!(advances(Status::InProgress, Status::TransferFailed));
+        assert!(!advances(Status::TransferFailed, Status::Completed), "final: never changes");
     }
 
     #[test]

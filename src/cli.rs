@@ -1,4 +1,5 @@
-//! Command line: `dialer serve | import FILE | config example | check-config | migrate`.
+//! Command line: `dialer serve | import FILE | config example | check-config | migrate | plan |
+//! simulator --bind ADDR | numbers provider-list | numbers provider-import`.
 
 use std::path::PathBuf;
 
@@ -50,6 +51,34 @@ pub enum Command {
         #[arg(long, default_value_t = 25)]
         buffer: u8,
     },
+    /// Caller numbers and the provider account's numbers.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
+    },
+    /// Run only the simulated carrier (the config's `[simulator]` section) until
+    /// SIGINT/SIGTERM; prints its base URL and the `[provider]` settings to use.
+    Simulator {
+        /// Address to listen on, e.g. `127.0.0.1:8089`.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        bind: std::net::SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NumbersCommand {
+    /// List the numbers owned on the configured provider account, marking those
+    /// already in the rotation pool.
+    ProviderList,
+    /// Add numbers of the provider account to the rotation pool with their provider
+    /// ids (a number already in the pool keeps its settings and gets its id).
+    ProviderImport {
+        /// Every number on the account.
+        #[arg(long, conflicts_with = "numbers", required_unless_present = "numbers")]
+        all: bool,
+        /// E.164 numbers of the account to add.
+        numbers: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +114,8 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plan { calls_per_day, cap, buffer } => plan(&load()?, calls_per_day, cap, buffer),
+        Command::Simulator { bind } => simulator(&load()?, bind),
+        Command::Numbers { command } => provider_numbers(&load()?, command),
         Command::Migrate => {
             let config = load()?;
             Db::open(&config.database.path)?;
@@ -121,6 +152,65 @@ fn import_file(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         println!("(first 20 of {} rejected rows; all are kept with import {})", summary.rejected, summary.import_id);
     }
     Ok(())
+}
+
+/// `dialer numbers provider-list | provider-import`: asks the configured provider
+/// (with `provider.kind = "simulator"`, a simulator started for the command).
+fn provider_numbers(config: &Config, command: NumbersCommand) -> anyhow::Result<()> {
+    use crate::db::provider_numbers as pn;
+    let db = Db::open(&config.database.path)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (provider, owned) = runtime.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{}", config.server.bind));
+        let built = crate::provider::build::build(config, &public_url, &stop).await?;
+        let owned = built.provider.list_numbers().await.context("listing the provider account's numbers");
+        stop.cancel();
+        owned.map(|owned| (built.provider.name(), owned))
+    })?;
+    match command {
+        NumbersCommand::ProviderList => {
+            let stored = db.read_blocking(pn::stored)?;
+            for n in &owned {
+                let pool = match stored.get(&n.number) {
+                    Some(Some(id)) if *id == n.provider_id => "in pool",
+                    Some(_) => "in pool, no provider id",
+                    None => "-",
+                };
+                println!("{}\t{}\t{}\t{pool}", n.number, n.provider_id, n.label.as_deref().unwrap_or(""));
+            }
+            println!("{} number(s) on the {provider} account", owned.len());
+        }
+        NumbersCommand::ProviderImport { all, numbers } => {
+            let (picked, missing) = pn::choose(owned, (!all).then_some(numbers.as_slice()));
+            let now_ms = crate::db::to_ms(chrono::Utc::now());
+            let done = db.write_blocking(|tx| pn::import_owned(tx, &picked, "cli", now_ms))?;
+            for (number, what) in &done {
+                println!("{number}\t{what:?}");
+            }
+            for number in &missing {
+                println!("{number}\tnot on the account");
+            }
+            if !missing.is_empty() && done.is_empty() {
+                anyhow::bail!("none of the numbers is on the provider account");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dialer simulator`: the simulated carrier alone, so it outlives a dialer that crashes.
+fn simulator(config: &Config, bind: std::net::SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let base = crate::provider::simulator::spawn(listener, config.simulator.clone(), stop.clone())?;
+        println!("{}", crate::provider::simulator::instructions(&base));
+        shutdown_signal().await;
+        stop.cancel();
+        Ok(())
+    })
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! `AppState`: what handlers and background loops share. Cheap to clone; no globals.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -45,6 +46,8 @@ pub struct Wake {
     pub dialer: Notify,
     /// Spam scores changed: re-apply the health policy now.
     pub health: Notify,
+    /// A create-call got no reply (attempt `unknown`): reconcile it once it is due.
+    pub reconcile: Notify,
 }
 
 /// What the background loops last reported, for `/api/status`, the banner and `/healthz`.
@@ -53,17 +56,25 @@ pub struct LoopStatus {
     pub dialer_idle: Option<Idle>,
     pub dialer_alive_at: Option<DateTime<Utc>>,
     pub scheduler_alive_at: Option<DateTime<Utc>>,
-    /// Last provider configuration problem (auth, geo permissions): shown until a call succeeds.
-    pub provider_alert: Option<String>,
+    /// Provider problems the operator must fix while dialing goes on (geographic
+    /// permissions of a country, an unverified caller ID), by what they name → (the
+    /// banner text, when last seen). Shown for a day after the last occurrence.
+    pub provider_alerts: BTreeMap<String, (String, DateTime<Utc>)>,
     /// The call loop places no call before this (provider unreachable, throttling or
-    /// refusing our configuration), with the reason shown on the dashboard.
+    /// refusing our credentials), with the reason shown on the dashboard.
     pub hold: Option<(DateTime<Utc>, String)>,
+    /// The in-flight cap lowered after the provider's concurrency limit (Twilio
+    /// 10004, Vapi concurrency-limit-reached); None: `dialing.max_concurrent_calls`.
+    pub effective_max_concurrent: Option<u32>,
+    /// Calls placed since the cap was last lowered or raised (one slot back per
+    /// `dialer::RESTORE_EVERY`).
+    pub placed_since_throttle: u32,
 }
 
 impl AppState {
     pub fn rules(&self) -> Rules {
         Rules {
-            max_concurrent_calls: self.config.dialing.max_concurrent_calls,
+            max_concurrent_calls: self.max_concurrent_calls(),
             compliance: self.compliance.clone(),
             timezone: self.resolved.timezone,
             provider: self.provider.name(),
@@ -74,6 +85,13 @@ impl AppState {
             places: self.places.clone(),
             rotation: self.rotation.clone(),
         }
+    }
+
+    /// The in-flight cap the claim uses now: the configured one, or lower while the
+    /// provider reports its concurrency limit.
+    pub fn max_concurrent_calls(&self) -> u32 {
+        let configured = self.config.dialing.max_concurrent_calls;
+        self.loops().effective_max_concurrent.map_or(configured, |e| e.min(configured))
     }
 
     pub fn update_loops(&self, f: impl FnOnce(&mut LoopStatus)) {

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::compliance::hours::CallingWindow;
+use crate::domain::flow::AmdMode;
 use crate::domain::phone::E164;
 use crate::domain::status::Status;
 
@@ -47,7 +48,8 @@ pub struct Settings {
     /// Wait after a retried outcome before the next attempt, minutes. Default 60.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_delay_minutes: Option<u32>,
-    /// Outcomes that are retried: any of `no_answer`, `busy`, `failed`, `voicemail`.
+    /// Outcomes that are retried: any of `no_answer`, `busy`, `failed`, `voicemail`,
+    /// `transfer_failed`.
     /// Default `no_answer`, `busy`, `failed`. Completed, opted-out (`do_not_call`),
     /// `invalid`, `canceled` and `unknown` are never retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +73,39 @@ pub struct Settings {
     /// Only leads with a recorded `consent_at` are dialled. Default off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_consent: Option<bool>,
+    /// Answering-machine detection: `off`, `enable`, `detect_message_end` (default:
+    /// the verdict waits for the greeting to end, so a voicemail lands after the beep)
+    /// or `async` (the message starts at once; the verdict arrives by callback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amd: Option<String>,
+    /// The caller ID the agent sees on a "press 1" transfer: `caller` (the rotated
+    /// caller ID the lead saw; default), `lead` (the lead's own number) or an E.164
+    /// number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_caller_id: Option<String>,
+}
+
+/// Whose number the agent sees when a call is transferred ("press 1").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TransferCallerId {
+    /// The caller ID the call was placed from (rotation's pick).
+    #[default]
+    Caller,
+    /// The lead's own number, so the agent sees who is calling.
+    Lead,
+    /// This E.164 number (one the provider account may use as caller ID).
+    Number(String),
+}
+
+impl TransferCallerId {
+    /// The number to put in `<Dial callerId=…>`, given the call's two ends (E.164).
+    pub fn pick<'a>(&'a self, caller: &'a str, lead: &'a str) -> &'a str {
+        match self {
+            TransferCallerId::Caller => caller,
+            TransferCallerId::Lead => lead,
+            TransferCallerId::Number(n) => n,
+        }
+    }
 }
 
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -80,7 +115,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_RETRY_DELAY_MINUTES: u32 = 60;
 pub const DEFAULT_RETRY_OUTCOMES: [Status; 3] = [Status::NoAnswer, Status::Busy, Status::Failed];
 /// Outcomes a campaign may choose to retry.
-pub const RETRYABLE: [Status; 4] = [Status::NoAnswer, Status::Busy, Status::Failed, Status::Voicemail];
+pub const RETRYABLE: [Status; 5] =
+    [Status::NoAnswer, Status::Busy, Status::Failed, Status::Voicemail, Status::TransferFailed];
 
 /// Upper bounds that keep a typo from becoming a runaway campaign.
 const MAX_ATTEMPTS_LIMIT: u32 = 10;
@@ -104,6 +140,18 @@ pub struct Checked {
     pub retry_outcomes: Vec<Status>,
     pub timezone: Option<Tz>,
     pub require_consent: bool,
+    /// The call flow (providers read these when the call is answered).
+    pub amd: AmdMode,
+    pub transfer_caller_id: TransferCallerId,
+    /// Text to speech for the message; None with `message_audio_url` set, or unset
+    /// (then `dialing.message` is said).
+    pub message: Option<String>,
+    /// http(s) URL of the message recording.
+    pub message_audio_url: Option<String>,
+    /// E.164 agent for "press 1"; None = pressing 1 does nothing special.
+    pub agent_number: Option<String>,
+    /// Left after the beep; None = a machine is hung up on.
+    pub voicemail_message: Option<String>,
 }
 
 impl Default for Checked {
@@ -121,6 +169,12 @@ impl Default for Checked {
             retry_outcomes: DEFAULT_RETRY_OUTCOMES.to_vec(),
             timezone: None,
             require_consent: false,
+            amd: AmdMode::default(),
+            transfer_caller_id: TransferCallerId::Caller,
+            message: None,
+            message_audio_url: None,
+            agent_number: None,
+            voicemail_message: None,
         }
     }
 }
@@ -176,7 +230,7 @@ impl Settings {
                 let mut out = Vec::new();
                 for o in list {
                     let status = o.trim().parse::<Status>().ok().filter(|s| RETRYABLE.contains(s)).ok_or_else(|| {
-                        format!("retry_outcomes: {o:?} cannot be retried (choose from no_answer, busy, failed, voicemail)")
+                        format!("retry_outcomes: {o:?} cannot be retried (choose from no_answer, busy, failed, voicemail, transfer_failed)")
                     })?;
                     if !out.contains(&status) {
                         out.push(status);
@@ -204,9 +258,32 @@ impl Settings {
                 return Err(format!("message_audio_url: {url:?} is not an http(s) URL"));
             }
         }
-        if let Some(agent) = &self.agent_number {
-            E164::parse(agent, phonenumber::country::Id::US).map_err(|e| format!("agent_number: {e}"))?;
-        }
+        let agent_number = match &self.agent_number {
+            None => None,
+            Some(agent) => Some(
+                E164::parse(agent, phonenumber::country::Id::US)
+                    .map_err(|e| format!("agent_number: {e}"))?
+                    .as_str()
+                    .to_string(),
+            ),
+        };
+        let amd = match &self.amd {
+            None => AmdMode::default(),
+            Some(m) => AmdMode::parse(m.trim())
+                .ok_or_else(|| format!("amd: {m:?} is not one of off, enable, detect_message_end, async"))?,
+        };
+        let transfer_caller_id = match self.transfer_caller_id.as_deref().map(str::trim) {
+            None | Some("caller") => TransferCallerId::Caller,
+            Some("lead") => TransferCallerId::Lead,
+            Some(n) => TransferCallerId::Number(
+                E164::parse(n, phonenumber::country::Id::US)
+                    .map_err(|e| {
+                        format!("transfer_caller_id: {n:?} is not \"caller\", \"lead\" or a phone number ({e})")
+                    })?
+                    .as_str()
+                    .to_string(),
+            ),
+        };
         Ok(Checked {
             window,
             allowed_days,
@@ -220,6 +297,12 @@ impl Settings {
             retry_outcomes,
             timezone,
             require_consent: self.require_consent.unwrap_or(false),
+            amd,
+            transfer_caller_id,
+            message: self.message.as_deref().map(|m| m.trim().to_string()),
+            message_audio_url: self.message_audio_url.as_deref().map(|u| u.trim().to_string()),
+            agent_number,
+            voicemail_message: self.voicemail_message.as_deref().map(|m| m.trim().to_string()),
         })
     }
 }
@@ -262,7 +345,30 @@ mod tests {
         assert!(bad(r#"{"message_audio_url": "ftp://x/a.mp3"}"#).starts_with("message_audio_url"));
         assert!(bad(r#"{"agent_number": "call me"}"#).starts_with("agent_number"));
         assert!(bad(r#"{"voicemail_message": "  "}"#).starts_with("voicemail_message"));
+        assert!(bad(r#"{"amd": "sometimes"}"#).starts_with("amd: "));
+        assert!(bad(r#"{"transfer_caller_id": "the boss"}"#).starts_with("transfer_caller_id: "));
         assert!(serde_json::from_str::<Settings>(r#"{"speed": 3}"#).is_err(), "unknown fields are refused");
         assert_eq!(Settings::default().check().unwrap(), Checked::default());
+    }
+
+    #[test]
+    fn call_flow_settings_default_and_parse() {
+        let d = Settings::default().check().unwrap();
+        assert_eq!((d.amd, d.transfer_caller_id), (AmdMode::DetectMessageEnd, TransferCallerId::Caller));
+        let flow: Settings = serde_json::from_str(
+            r#"{"amd": "async", "transfer_caller_id": "(415) 237-0100", "agent_number": "415 237 0101",
+                "voicemail_message": " Call us back. ", "retry_outcomes": ["transfer_failed"]}"#,
+        )
+        .unwrap();
+        let c = flow.check().unwrap();
+        assert_eq!(c.amd, AmdMode::Async);
+        assert_eq!(c.transfer_caller_id, TransferCallerId::Number("+14152370100".into()));
+        assert_eq!(c.agent_number.as_deref(), Some("+14152370101"));
+        assert_eq!(c.voicemail_message.as_deref(), Some("Call us back."));
+        assert_eq!(c.retry_outcomes, vec![Status::TransferFailed]);
+        let lead: Settings = serde_json::from_str(r#"{"transfer_caller_id": "lead", "amd": "off"}"#).unwrap();
+        let c = lead.check().unwrap();
+        assert_eq!((c.amd, c.transfer_caller_id.pick("+1caller", "+1lead")), (AmdMode::Off, "+1lead"));
+        assert!(!DEFAULT_RETRY_OUTCOMES.contains(&Status::TransferFailed), "not retried by default");
     }
 }

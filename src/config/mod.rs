@@ -378,6 +378,9 @@ impl Config {
         if !(0.1..=120.0).contains(&timeout) {
             bail!("provider.request_timeout_seconds must be 0.1..=120");
         }
+        if !(0.1..=3600.0).contains(&self.provider.reconcile_after_seconds) {
+            bail!("provider.reconcile_after_seconds must be 0.1..=3600 (keep >= 60 with a real provider)");
+        }
         for (name, [lo, hi]) in [("ring_seconds", sim.ring_seconds), ("talk_seconds", sim.talk_seconds)] {
             if !(lo >= 0.0 && hi >= lo && hi <= 3600.0) {
                 bail!("simulator.{name} must be [min, max] with 0 <= min <= max <= 3600");

@@ -38,6 +38,12 @@ pub struct Provider {
     /// How long one REST request to the provider may take before its outcome is
     /// `unknown`, seconds.
     pub request_timeout_seconds: f64,
+    /// How long after a create-call with no reply (attempt `unknown`, or orphaned by
+    /// a crash) the reconciler asks the provider whether the call exists, seconds;
+    /// also the margin after ring timeout + `dialing.max_call_seconds` before a call
+    /// with no final status is fetched. Keep ≥ 60 with a real provider: its call list
+    /// may lag behind a create, and a call not yet listed would be dialled again.
+    pub reconcile_after_seconds: f64,
     pub twilio: Twilio,
     pub telnyx: Telnyx,
     pub vapi: Vapi,
@@ -48,6 +54,7 @@ impl Default for Provider {
         Provider {
             kind: ProviderKind::Simulator,
             request_timeout_seconds: 15.0,
+            reconcile_after_seconds: 60.0,
             twilio: Twilio::default(),
             telnyx: Telnyx::default(),
             vapi: Vapi::default(),

@@ -30,9 +30,27 @@ pub struct AttemptRow {
     pub next_step: Option<String>,
     /// When the retry it led to is due (UTC ms).
     pub retry_at_ms: Option<i64>,
+    /// The key pressed during the message ("1" transfer, "2" opt-out, …).
+    pub digits: Option<String>,
+    /// `connected` | `failed` once a "press 1" transfer was tried.
+    pub transfer_result: Option<String>,
+    /// Length of the agent leg of the transfer, seconds.
+    pub transfer_seconds: Option<i64>,
+    /// The provider's charge as it reported it (e.g. "-0.01300") and its currency.
+    pub price: Option<String>,
+    pub price_unit: Option<String>,
 }
 
 impl AttemptRow {
+    /// "-0.013 USD", or "" when the provider reported no price.
+    pub fn price_text(&self) -> String {
+        match (&self.price, &self.price_unit) {
+            (Some(p), Some(u)) => format!("{p} {u}"),
+            (Some(p), None) => p.clone(),
+            _ => String::new(),
+        }
+    }
+
     /// "same area code, 1 of 3 numbers with room", for the lead's attempt list.
     pub fn caller_reason(&self) -> String {
         let tier = match self.caller_tier.as_deref() {
@@ -52,7 +70,8 @@ impl AttemptRow {
 
 const COLUMNS: &str = "id, lead_id, caller_number, to_number, provider_call_id, status, answered_by, error,
                        created_at, ended_at, duration_seconds, schedule_id, caller_tier, caller_candidates,
-                       attempt_number, campaign_id, next_step, retry_at";
+                       attempt_number, campaign_id, next_step, retry_at, digits, transfer_result,
+                       transfer_seconds, price, price_unit";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
     Ok(AttemptRow {
@@ -74,6 +93,11 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<AttemptRow> {
         campaign_id: r.get(15)?,
         next_step: r.get(16)?,
         retry_at_ms: r.get(17)?,
+        digits: r.get(18)?,
+        transfer_result: r.get(19)?,
+        transfer_seconds: r.get(20)?,
+        price: r.get(21)?,
+        price_unit: r.get(22)?,
     })
 }
 

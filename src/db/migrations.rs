@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_campaign_settings.sql"),
     include_str!("../../migrations/0008_retries.sql"),
     include_str!("../../migrations/0009_lead_campaign.sql"),
+    include_str!("../../migrations/0010_call_flow.sql"),
+    include_str!("../../migrations/0011_number_provider_id.sql"),
 ];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.

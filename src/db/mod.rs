@@ -7,6 +7,7 @@
 //! SQL lives in one file per aggregate as plain functions taking a `&Tx` or `&Conn`.
 
 pub mod attempts;
+pub mod call_flow;
 pub mod campaigns;
 pub mod dnc;
 pub mod history;
@@ -16,7 +17,10 @@ pub mod migrations;
 pub mod number_admin;
 pub mod numbers;
 pub mod pacing;
+pub mod provider_numbers;
+pub mod reconcile;
 pub mod schedules;
+pub mod test_calls;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

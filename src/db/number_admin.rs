@@ -30,11 +30,13 @@ pub struct NumberRow {
     /// Calls placed on the current local day.
     pub calls_today: u32,
     pub created_at: i64,
+    /// The provider's id for the number (Vapi `phoneNumberId`), when imported from the account.
+    pub provider_id: Option<String>,
 }
 
 const COLUMNS: &str = "n.id, n.number, n.label, n.enabled, n.max_daily_calls, n.rotation_priority, n.status,
     n.rest_until, n.spam_score, n.spam_source, n.spam_updated_at, n.pool, n.first_used_day, n.attention,
-    COALESCE(u.calls, 0), n.created_at";
+    COALESCE(u.calls, 0), n.created_at, n.provider_id";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<NumberRow> {
     Ok(NumberRow {
@@ -54,6 +56,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<NumberRow> {
         attention: r.get(13)?,
         calls_today: r.get(14)?,
         created_at: r.get(15)?,
+        provider_id: r.get(16)?,
     })
 }
 

@@ -244,9 +244,10 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
             to: lead.phone,
             from: number.number,
             caller_number_id: number_id,
-            // Filled from the number's provider id and the campaign's settings (issue 5).
-            from_provider_id: None,
-            amd: crate::domain::flow::AmdMode::default(),
+            // Vapi dials by the number's provider id (set when imported from the account).
+            from_provider_id: db::provider_numbers::provider_id(tx, number_id)?,
+            // The campaign's answering-machine detection (default detect_message_end).
+            amd: campaign.amd,
             usage_day: day,
             zones,
             states,

@@ -1,12 +1,16 @@
 //! Reconciliation of attempts that hold a concurrency slot without a final status.
 //!
 //! - With a provider call id, once past the longest possible call (or at start-up,
-//!   when webhooks may have been missed): fetch the call; a final status is applied,
-//!   an id the provider does not know becomes `unknown` and frees its slot.
-//! - Without a call id (a create-call that got no reply, or a crash between writing
-//!   the attempt and storing the reply): ask the provider for calls to that number
+//!   when webhooks may have been missed): fetch the call; a final status is applied;
+//!   an id the provider does not know closes the attempt as `failed`.
+//! - Without a call id (a create-call that got no reply: `unknown`; or a crash between
+//!   writing the attempt and storing the reply: `dialing`), once
+//!   `provider.reconcile_after_seconds` old: ask the provider for calls to that number
 //!   from that caller ID since the attempt. A call found is adopted; none found means
-//!   none was created, and the attempt is closed as `unknown` (never redialled).
+//!   none was created, so the claim is undone (`db::attempts::unplace`: the row goes,
+//!   the caller-ID slot returns) and the lead is dialled again. No attempt stays
+//!   `unknown`, and no lead is dialled twice unless the provider's list missed a call
+//!   older than the cut-off.
 
 use std::time::Duration;
 
@@ -20,10 +24,11 @@ use crate::provider::CallSnapshot;
 use crate::state::AppState;
 
 /// A create-call in flight can take ~1 minute with retries; a `dialing` attempt with
-/// no call id older than this was orphaned by a crash.
+/// no call id older than this was orphaned by a crash of a previous run... or is
+/// stuck in this one.
 const ORPHAN_AFTER: chrono::Duration = chrono::Duration::minutes(5);
-/// How long after a request with no reply the provider is asked about it.
-const UNKNOWN_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// The longest sleep between passes.
+const PERIOD: Duration = Duration::from_secs(60);
 /// Calls created this long before the attempt row still count as its call (clocks).
 const CLOCK_SLACK: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -121,41 +126,71 @@ fn resolve(tx: &db::Tx, seen: &AttemptState, found: Found, now_ms: i64) -> anyho
             };
             Ok(matches!(calls::apply(tx, &event, now_ms)?, calls::Applied::Final(_)))
         }
+        Found::None if current.provider_call_id.is_some() => {
+            // The provider answered with this id once, so a call was placed; it no
+            // longer knows it: closed as failed (retry rules apply), never unknown.
+            let error = "no final status and the provider no longer knows the call";
+            let progress = db::attempts::Progress { error: Some(error), ..Default::default() };
+            db::attempts::set_status(tx, &current, Status::Failed, &progress, now_ms)?;
+            calls::after_final(tx, &current, Status::Failed, now_ms)?;
+            Ok(true)
+        }
         Found::None => {
-            if current.status != Status::Unknown {
-                let error = "no final status and the provider has no record of the call";
-                let progress = db::attempts::Progress { error: Some(error), ..Default::default() };
-                db::attempts::set_status(tx, &current, Status::Unknown, &progress, now_ms)?;
-                calls::after_final(tx, &current, Status::Unknown, now_ms)?;
-            }
-            db::attempts::end(tx, current.id, now_ms)?;
+            // Not placed: the provider has no call to this number from this caller ID
+            // since the attempt. The claim is undone and the lead dialled again now.
+            db::attempts::unplace(tx, &current, now_ms, now_ms)?;
             Ok(true)
         }
     }
 }
 
-/// At start-up, every attempt made before this process started; then every minute,
-/// those past their cut-offs (a call id: ring timeout + max call length + 5 minutes).
+/// The cut-offs of a pass at `now` (UTC ms): calls with an id after ring timeout +
+/// max call length + `after`; requests with no reply after `after`; orphans after
+/// [`ORPHAN_AFTER`], or `after` for those of a previous run (before `started_ms`).
+pub fn cutoffs(now_ms: i64, started_ms: i64, stale: chrono::Duration, after: chrono::Duration) -> Cutoffs {
+    let after_ms = after.num_milliseconds();
+    Cutoffs {
+        stale_ms: now_ms - (stale + after).num_milliseconds(),
+        orphan_ms: (now_ms - ORPHAN_AFTER.num_milliseconds()).max(started_ms.min(now_ms - after_ms)),
+        unknown_ms: now_ms - after_ms,
+    }
+}
+
+/// At start-up, every attempt with a call id made before this process started, and
+/// those without one once `provider.reconcile_after_seconds` old; then a pass every
+/// minute (or every `reconcile_after_seconds` if shorter), and `reconcile_after_seconds`
+/// after a create-call that got no reply (`Wake::reconcile`).
 pub async fn run(state: AppState, started_ms: i64, shutdown: CancellationToken) {
-    let startup = Cutoffs { stale_ms: started_ms, orphan_ms: started_ms, unknown_ms: started_ms };
+    let startup = Cutoffs { stale_ms: started_ms, ..cutoffs_now(&state, started_ms) };
     if let Err(e) = pass(&state, startup).await {
         tracing::error!(error = format!("{e:#}"), "start-up reconciliation failed");
     }
-    let d = &state.config.dialing;
-    let stale = chrono::Duration::seconds(i64::from(d.ring_timeout_seconds) + i64::from(d.max_call_seconds) + 300);
+    let after = Duration::from_secs_f64(state.config.provider.reconcile_after_seconds);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(PERIOD.min(after)) => {}
+            _ = state.wake.reconcile.notified() => {
+                // The new `unknown` attempt is due `after` from its creation.
+                tokio::select! {
+                    _ = tokio::time::sleep(after) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
             _ = shutdown.cancelled() => return,
         }
-        let now = Utc::now();
-        let cutoffs = Cutoffs {
-            stale_ms: db::to_ms(now - stale),
-            orphan_ms: db::to_ms(now - ORPHAN_AFTER),
-            unknown_ms: db::to_ms(now - UNKNOWN_AFTER),
-        };
-        if let Err(e) = pass(&state, cutoffs).await {
+        if let Err(e) = pass(&state, cutoffs_now(&state, started_ms)).await {
             tracing::error!(error = format!("{e:#}"), "reconciliation failed");
         }
     }
 }
+
+fn cutoffs_now(state: &AppState, started_ms: i64) -> Cutoffs {
+    let d = &state.config.dialing;
+    let stale = chrono::Duration::seconds(i64::from(d.ring_timeout_seconds) + i64::from(d.max_call_seconds));
+    let after = chrono::Duration::milliseconds((state.config.provider.reconcile_after_seconds * 1000.0) as i64);
+    cutoffs(db::to_ms(Utc::now()), started_ms, stale, after)
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

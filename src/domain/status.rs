@@ -21,14 +21,20 @@ pub enum Status {
     Busy,
     Failed,
     Canceled,
+    /// A person pressed 1 but the agent's line was busy, did not answer or failed:
+    /// the caller heard an apology and the call ended. Not retried by default.
+    TransferFailed,
     /// The request reached the provider but no answer came back: the call may exist.
-    /// Never redialled automatically (a retry could place a second paid call).
+    /// It keeps its slots until the reconciler asks the provider: a call found is
+    /// adopted with its real outcome; only when the provider has no record of one is
+    /// the claim undone and the lead dialled again (never blindly: that could place a
+    /// second paid call).
     Unknown,
     DoNotCall,
     Invalid,
 }
 
-pub const ALL: [Status; 14] = [
+pub const ALL: [Status; 15] = [
     Status::Pending,
     Status::Scheduled,
     Status::Dialing,
@@ -40,6 +46,7 @@ pub const ALL: [Status; 14] = [
     Status::Busy,
     Status::Failed,
     Status::Canceled,
+    Status::TransferFailed,
     Status::Unknown,
     Status::DoNotCall,
     Status::Invalid,
@@ -59,6 +66,7 @@ impl Status {
             Status::Busy => "busy",
             Status::Failed => "failed",
             Status::Canceled => "canceled",
+            Status::TransferFailed => "transfer_failed",
             Status::Unknown => "unknown",
             Status::DoNotCall => "do_not_call",
             Status::Invalid => "invalid",
@@ -128,6 +136,7 @@ mod tests {
         assert!(!Status::Scheduled.is_final());
         assert!(Status::Ringing.rank() < Status::InProgress.rank());
         assert!(Status::InProgress.rank() < Status::Busy.rank());
+        assert!(Status::TransferFailed.is_final() && Status::TransferFailed.rank() == 3);
     }
 
     #[test]

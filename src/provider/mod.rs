@@ -2,6 +2,7 @@
 //! Only this module (and the built-in simulator under it) speaks HTTP to a carrier.
 
 pub mod build;
+pub mod errors;
 pub mod simulator;
 pub mod telnyx;
 pub mod twilio;
@@ -104,4 +105,23 @@ pub trait Provider: Send + Sync {
     ) -> Result<Vec<CallSnapshot>, ProviderError>;
     /// The voice numbers owned on the account.
     async fn list_numbers(&self) -> Result<Vec<OwnedNumber>, ProviderError>;
+    /// Makes the live call `call_id` fetch `url` and run what it returns instead of
+    /// what it was doing (Twilio Modify Call `Url` + `Method=POST`): how an async-AMD
+    /// machine verdict switches the call to the voicemail drop. Providers without
+    /// this refuse with `Rejected`.
+    async fn redirect_call(&self, call_id: &str, url: &str) -> Result<(), ProviderError> {
+        let _ = (call_id, url);
+        Err(ProviderError::Rejected { code: 0, message: format!("{} cannot redirect a live call", self.name()) })
+    }
+    /// Hangs up the live call `call_id` (Twilio Modify Call `Status=completed`).
+    /// Providers without this refuse with `Rejected`.
+    async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        let _ = call_id;
+        Err(ProviderError::Rejected { code: 0, message: format!("{} cannot hang up a live call", self.name()) })
+    }
+    /// The Telnyx client, when this provider is Telnyx: its webhooks answer events
+    /// with call commands (`telnyx::client::TelnyxClient::command`).
+    fn telnyx(&self) -> Option<&telnyx::client::TelnyxClient> {
+        None
+    }
 }

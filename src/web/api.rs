@@ -78,6 +78,11 @@ fn attempt_json(a: &AttemptRow) -> Value {
         "campaign_id": a.campaign_id,
         "next_step": a.next_step,
         "retry_at": a.retry_at_ms.map(iso),
+        "digits": a.digits,
+        "transfer_result": a.transfer_result,
+        "transfer_seconds": a.transfer_seconds,
+        "price": a.price,
+        "price_unit": a.price_unit,
     })
 }
 

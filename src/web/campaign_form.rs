@@ -21,12 +21,23 @@ pub struct FormValues {
     pub max_attempts: String,
     pub retry_delay_minutes: String,
     /// Ticks for `RETRYABLE`, in its order.
-    pub retry: [bool; 4],
+    pub retry: [bool; 5],
     pub message: String,
     pub message_audio_url: String,
     pub agent_number: String,
     pub voicemail_message: String,
     pub require_consent: bool,
+    /// "" (the default, detect_message_end) or an `AmdMode` word.
+    pub amd: String,
+    /// "" (= caller), "caller", "lead" or a number.
+    pub transfer_caller_id: String,
+}
+
+/// One `<option>` of the answering-machine detection select.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
 }
 
 /// (name, label, ticked) for the day checkboxes.
@@ -65,6 +76,8 @@ impl FormValues {
             agent_number: text(&s.agent_number),
             voicemail_message: text(&s.voicemail_message),
             require_consent: s.require_consent.unwrap_or(false),
+            amd: text(&s.amd),
+            transfer_caller_id: text(&s.transfer_caller_id),
         }
     }
 
@@ -91,6 +104,8 @@ impl FormValues {
             agent_number: get("agent_number"),
             voicemail_message: get("voicemail_message"),
             require_consent: ticked("require_consent", "on"),
+            amd: get("amd"),
+            transfer_caller_id: get("transfer_caller_id"),
         }
     }
 
@@ -126,7 +141,24 @@ impl FormValues {
             agent_number: text(&self.agent_number),
             voicemail_message: text(&self.voicemail_message),
             require_consent: self.require_consent.then_some(true),
+            amd: text(&self.amd),
+            transfer_caller_id: text(&self.transfer_caller_id),
         })
+    }
+
+    /// The AMD select: blank = the default (detect_message_end), then every mode.
+    pub fn amd_choices(&self) -> Vec<Choice> {
+        let mut out =
+            vec![Choice { value: "", label: "default: detect the end of the greeting", selected: self.amd.is_empty() }];
+        for (value, label) in [
+            ("off", "off: everyone hears the message"),
+            ("enable", "enable: fast verdict, machines are hung up on"),
+            ("detect_message_end", "detect message end: voicemail after the beep"),
+            ("async", "async: message at once, voicemail when a machine is detected"),
+        ] {
+            out.push(Choice { value, label, selected: self.amd == value });
+        }
+        out
     }
 
     pub fn day_ticks(&self) -> Vec<Tick> {
@@ -183,6 +215,23 @@ mod tests {
         assert_eq!(err, "max_attempts: \"three\" is not a whole number");
         // Stored defaults show the default retry outcomes ticked and every day ticked.
         let blank = FormValues::from_settings(&Settings::default());
-        assert_eq!((blank.days, blank.retry), ([true; 7], [true, true, true, false]));
+        assert_eq!((blank.days, blank.retry), ([true; 7], [true, true, true, false, false]));
+        assert!(blank.amd_choices()[0].selected);
+    }
+
+    #[test]
+    fn call_flow_fields_round_trip_and_errors_name_the_field() {
+        let f = form(&[("amd", "async"), ("transfer_caller_id", "lead"), ("retry_outcomes", "transfer_failed")]);
+        let s = f.to_settings().unwrap();
+        assert_eq!((s.amd.as_deref(), s.transfer_caller_id.as_deref()), (Some("async"), Some("lead")));
+        assert_eq!(s.retry_outcomes, Some(vec!["transfer_failed".to_string()]));
+        assert_eq!(FormValues::from_settings(&s), f);
+        assert!(f.amd_choices().iter().any(|c| c.value == "async" && c.selected));
+        let err = form(&[("allowed_days", "mon"), ("transfer_caller_id", "nobody")])
+            .to_settings()
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(err.starts_with("transfer_caller_id: "), "{err}");
     }
 }

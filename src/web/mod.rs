@@ -13,8 +13,11 @@ mod error;
 mod forms;
 mod numbers;
 mod numbers_page;
+mod provider_numbers;
 mod status;
 mod telnyx_hooks;
+mod test_call;
+mod twilio_hooks;
 mod upload;
 mod vapi_hooks;
 mod webhooks;
@@ -52,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/numbers/add", post(numbers_page::add))
         .route("/numbers/bulk", post(numbers_page::bulk))
         .route("/numbers/scores", post(numbers_page::scores))
+        .route("/numbers/provider", get(provider_numbers::page))
+        .route("/numbers/provider/import", post(provider_numbers::page_import))
         .route("/numbers/{id}", get(numbers_page::detail))
         .route("/dnc", get(dnc_page::page))
         .route("/dnc/remove", post(dnc_page::page_remove))
@@ -68,9 +73,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/numbers/scores", post(numbers::scores))
         .route("/api/numbers/plan", get(numbers::plan))
         .route("/api/numbers/{id}", get(numbers::get).patch(numbers::patch))
+        .route("/api/provider/numbers", get(provider_numbers::api_list))
+        .route("/api/provider/numbers/import", post(provider_numbers::api_import))
         .route("/api/dnc/export.csv", get(dnc::export))
         .route("/api/dnc/{phone}", get(dnc::get).delete(dnc::remove))
         .route("/api/opt-out", post(dnc::opt_out))
+        .route("/test-call", get(test_call::page).post(test_call::submit))
+        .route("/test-call/{id}", get(test_call::detail))
+        .route("/api/test-calls", post(test_call::api_start))
+        .route("/api/test-calls/{id}", get(test_call::api_get))
         .route("/healthz", get(status::healthz))
         .route("/api/status", get(status::api_status))
         .route("/api/leads", get(api::leads))
@@ -81,7 +92,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scheduled-bulk-calls", get(api::scheduled))
         .route("/api/cancel-bulk-schedule", post(api::cancel))
         .route("/webhooks/twilio/status", post(webhooks::twilio_status))
-        .route("/webhooks/twilio/voice", post(webhooks::twilio_voice))
+        .route("/webhooks/twilio/voice", post(twilio_hooks::voice))
+        .route("/webhooks/twilio/gather", post(twilio_hooks::gather))
+        .route("/webhooks/twilio/dial", post(twilio_hooks::dial))
+        .route("/webhooks/twilio/amd", post(twilio_hooks::amd))
+        .route("/webhooks/twilio/voicemail", post(twilio_hooks::voicemail))
         .route("/webhooks/telnyx", post(telnyx_hooks::event))
         .route("/webhooks/vapi", post(vapi_hooks::event))
         .route("/static/{*path}", get(assets::serve))

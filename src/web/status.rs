@@ -33,6 +33,12 @@ pub struct Snapshot {
     /// Why no call is being placed now, when dialing is held up; None when it is not.
     pub paused_reason: Option<String>,
     pub max_concurrent_calls: u32,
+    /// The in-flight cap in use: lower than `max_concurrent_calls` for a while after
+    /// the provider reported its concurrency limit (Twilio 10004).
+    pub effective_max_concurrent_calls: u32,
+    /// Provider problems to fix while dialing goes on (geographic permissions, a
+    /// caller ID the account refuses), newest first, each shown for a day.
+    pub provider_alerts: Vec<String>,
     pub caller_numbers: Vec<db::number_admin::NumberRow>,
 }
 
@@ -64,10 +70,12 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
     let waiting_hours = waiting.iter().find(|(r, _)| r == "calling_hours").map_or(0, |(_, n)| *n);
     let waiting_local_reason = waiting.iter().find(|(r, _)| r == "no_local_number").map_or(0, |(_, n)| *n);
     let all_waiting: i64 = waiting.iter().map(|(_, n)| n).sum();
+    let mut alerts: Vec<(String, chrono::DateTime<Utc>)> =
+        loops.provider_alerts.values().filter(|(_, at)| now - *at < crate::dialer::ALERT_TTL).cloned().collect();
+    alerts.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
+    let provider_alerts = alerts.into_iter().map(|(text, _)| text).collect();
     let paused_reason = if let Some((until, reason)) = loops.hold.filter(|(until, _)| *until > now) {
         Some(format!("{reason}; dialing resumes at {}", fmt(db::to_ms(until))))
-    } else if let Some(alert) = loops.provider_alert {
-        Some(format!("The provider refused a call for a configuration reason: {alert}"))
     } else if let Some(Idle::NoCallerCapacity { resume_at }) = loops.dialer_idle.filter(|_| queue_depth > 0) {
         let can_dial = numbers.iter().filter(|n| n.rotation_enabled && n.status == "active").count();
         let held = numbers.iter().filter(|n| n.status == "resting" || n.status == "quarantined").count();
@@ -112,6 +120,8 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         next_eligible_at: next_eligible.map(|ms| db::from_ms(ms).to_rfc3339()),
         paused_reason,
         max_concurrent_calls: state.config.dialing.max_concurrent_calls,
+        effective_max_concurrent_calls: state.max_concurrent_calls(),
+        provider_alerts,
         caller_numbers: numbers,
     })
 }

@@ -1,5 +1,7 @@
-//! Provider webhooks. Each is verified against the provider's signature before it
-//! touches the store (forged → 403, nothing changes), then applied idempotently.
+//! Twilio's status callback, and the signature check every Twilio webhook uses (the
+//! call flow's hooks are in `twilio_hooks`). Each is verified against the provider's
+//! signature before it touches the store (forged → 403, nothing changes), then
+//! applied idempotently.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -23,7 +25,7 @@ struct HookQuery {
 
 /// Checks `X-Twilio-Signature` over the URL Twilio called (our public URL + path +
 /// query, as received) and every form parameter. Returns the parameters.
-fn verify(
+pub(super) fn verify(
     state: &AppState,
     path: &str,
     raw_query: &Option<String>,
@@ -48,7 +50,8 @@ fn verify(
     Ok(params)
 }
 
-fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// The first value of `key`, None when absent or empty.
+pub(super) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
@@ -75,8 +78,21 @@ pub async fn twilio_status(
         raw_status,
         answered_by,
     };
+    // Twilio reports the charge (a negative decimal string) on the final callback,
+    // when it knows it; a later callback may carry it too.
+    let price = param(&params, "Price").map(|p| (p.to_string(), param(&params, "PriceUnit").map(String::from)));
     let now_ms = db::to_ms(Utc::now());
-    let applied = state.db.write(move |tx| calls::apply(tx, &event, now_ms)).await?;
+    let (attempt_id, call_id) = (query.attempt_id, event.call_id.clone());
+    let applied = state
+        .db
+        .write(move |tx| {
+            let applied = calls::apply(tx, &event, now_ms)?;
+            if let (Some(id), Some((price, unit))) = (attempt_id, &price) {
+                db::call_flow::set_price(tx, id, &call_id, price, unit.as_deref())?;
+            }
+            Ok(applied)
+        })
+        .await?;
     if let Applied::Final(status) = &applied {
         tracing::info!(attempt_id = query.attempt_id, %status, "call ended");
         state.wake.dialer.notify_one();
@@ -84,35 +100,4 @@ pub async fn twilio_status(
         state.wake.scheduler.notify_one();
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>").into_response())
-}
-
-/// `POST /webhooks/twilio/voice?attempt_id=N`: TwiML for the answered call. The full
-/// call flow (gather, transfer, opt-out) is a later step; this says the message.
-pub async fn twilio_voice(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
-    let params = verify(&state, "/webhooks/twilio/voice", &raw, &headers, &body)?;
-    let query: HookQuery = parse_query(raw)?;
-    // This request is the answered call asking for its message: the moment the message
-    // reaches the person (`connected_at`, for abandonment). Set once per attempt.
-    if let (Some(attempt_id), Some(call_id)) = (query.attempt_id, param(&params, "CallSid").map(String::from)) {
-        let now_ms = db::to_ms(Utc::now());
-        let recorded = state.db.write(move |tx| db::pacing::set_connected(tx, attempt_id, &call_id, now_ms)).await;
-        if let Err(e) = recorded {
-            // The caller is on the line: say the message even if the metric is lost.
-            tracing::error!(attempt_id, error = format!("{e:#}"), "recording connected_at failed");
-        }
-    }
-    let twiml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>",
-        xml_escape(&state.config.dialing.message)
-    );
-    Ok(([(header::CONTENT_TYPE, "text/xml")], twiml).into_response())
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }

@@ -54,6 +54,9 @@ pub fn config(dir: &Path) -> Config {
     );
     // Caps exactly as configured (warming is covered by its own tests).
     config.rotation.warmup = false;
+    // The simulated carrier lists a call the moment it creates it: no need to wait
+    // the production minute before asking it about a request with no reply.
+    config.provider.reconcile_after_seconds = 1.0;
     config
 }
 

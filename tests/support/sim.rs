@@ -33,10 +33,12 @@ pub fn spawn_simulator(settings: Simulator) -> SimHandle {
 impl SimHandle {
     /// Points `config` at this simulator through `kind`'s real client and credentials.
     pub fn configure(&self, config: &mut Config, kind: ProviderKind) {
-        let timeout = config.provider.request_timeout_seconds;
+        let (timeout, reconcile_after) =
+            (config.provider.request_timeout_seconds, config.provider.reconcile_after_seconds);
         config.provider = dialer::provider::simulator::credentials(&self.base);
         config.provider.kind = kind;
         config.provider.request_timeout_seconds = timeout;
+        config.provider.reconcile_after_seconds = reconcile_after;
     }
 
     /// `GET /sim/ledger`: `{"calls": [...], "forged_accepted": N}`.

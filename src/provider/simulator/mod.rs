@@ -15,13 +15,16 @@ pub mod ledger;
 pub mod outbox;
 pub mod script;
 mod telnyx;
+mod telnyx_call;
 mod twilio;
 mod twilio_call;
+mod twiml;
+mod twiml_run;
 mod vapi;
+mod vapi_call;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -49,15 +52,24 @@ pub struct Sim {
     pub twilio_token: Secret,
     pub telnyx_key: ed25519_dalek::SigningKey,
     pub ledger: ledger::Ledger,
-    /// Twilio call state for Fetch/Read (the ledger has the history).
-    calls: Arc<Mutex<HashMap<String, twilio_call::SimCall>>>,
+    /// Live Twilio calls, where a Modify Call is delivered (the ledger has the rest).
+    twilio_live: twilio_call::Live,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
     /// Forged webhooks the dialer accepted (must stay 0).
     forged_accepted: Arc<AtomicU64>,
+    /// Faults served, by kind (`GET /sim/ledger` → `faults`).
+    pub fault_counts: Arc<faults::Counts>,
 }
 
 impl Sim {
+    /// Draws (and counts) the fault for one create-call request.
+    pub fn draw_create_fault(&self) -> faults::CreateFault {
+        let fault = faults::draw(&self.settings.faults);
+        self.fault_counts.create(fault);
+        fault
+    }
+
     pub fn ledger_forged_accepted(&self) {
         self.forged_accepted.fetch_add(1, Ordering::Relaxed);
     }
@@ -86,6 +98,41 @@ pub fn credentials(base: &str) -> Provider {
     p
 }
 
+/// What `dialer simulator` prints: where it listens and the `[provider]` settings
+/// that point a dialer at it (pick one `kind`). The credentials are the fixed demo
+/// ones above, not secrets.
+pub fn instructions(base: &str) -> String {
+    format!(
+        r#"simulated carrier listening on {base} (ledger: {base}/sim/ledger)
+
+# In the dialer's config, with kind = "twilio", "telnyx" or "vapi". public_url is
+# where the dialer listens, as this simulator reaches it (it posts webhooks there).
+[server]
+public_url = "http://127.0.0.1:8080"
+
+[provider]
+kind = "twilio"
+
+[provider.twilio]
+api_base = "{base}"
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+
+[provider.telnyx]
+api_base = "{base}"
+api_key = "{TELNYX_API_KEY}"
+connection_id = "{TELNYX_CONNECTION_ID}"
+public_key = "{}"
+
+[provider.vapi]
+api_base = "{base}"
+api_key = "{VAPI_API_KEY}"
+assistant_id = "{VAPI_ASSISTANT_ID}"
+webhook_secret = "{VAPI_WEBHOOK_SECRET}""#,
+        telnyx_public_key()
+    )
+}
+
 /// Starts the simulator on `listener`; returns its base URL (`http://127.0.0.1:PORT`).
 pub fn spawn(listener: TcpListener, settings: Settings, shutdown: CancellationToken) -> anyhow::Result<String> {
     let base = format!("http://{}", listener.local_addr()?);
@@ -94,10 +141,11 @@ pub fn spawn(listener: TcpListener, settings: Settings, shutdown: CancellationTo
         twilio_token: Secret::new(AUTH_TOKEN),
         telnyx_key: ed25519_dalek::SigningKey::from_bytes(&TELNYX_SIGNING_SEED),
         ledger: ledger::Ledger::default(),
-        calls: Arc::default(),
+        twilio_live: Arc::default(),
         http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build()?,
         shutdown: shutdown.clone(),
         forged_accepted: Arc::default(),
+        fault_counts: Arc::default(),
     };
     let app = Router::new()
         .merge(twilio::routes())
@@ -119,5 +167,6 @@ async fn ledger_json(State(sim): State<Sim>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "calls": sim.ledger.all(),
         "forged_accepted": sim.forged_accepted.load(Ordering::Relaxed),
+        "faults": sim.fault_counts.json(),
     }))
 }

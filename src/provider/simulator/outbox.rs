@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::provider::simulator::Sim;
-use crate::provider::simulator::faults::chance;
+use crate::provider::simulator::faults::{CallbackFault, chance};
 use crate::provider::simulator::script::seconds_between;
 
 /// One webhook: where, what, and the headers that authenticate it.
@@ -42,6 +42,7 @@ impl Outbox {
             return;
         }
         if chance(f.reorder_callbacks) {
+            self.sim.fault_counts.callback(CallbackFault::Reordered);
             self.held = Some(hook);
             return;
         }
@@ -58,6 +59,7 @@ impl Outbox {
     async fn deliver(&self, hook: &Hook) {
         let f = &self.sim.settings.faults;
         if chance(f.invalid_signatures) {
+            self.sim.fault_counts.callback(CallbackFault::Forged);
             let refused = post(&self.sim, hook, &hook.forged_headers).await;
             if refused.is_some_and(|s| s.is_success()) {
                 tracing::error!(url = %hook.url, "simulated carrier: a forged webhook was accepted");
@@ -66,6 +68,7 @@ impl Outbox {
         }
         deliver_with_retries(&self.sim, hook).await;
         if chance(f.duplicate_callbacks) {
+            self.sim.fault_counts.callback(CallbackFault::Duplicated);
             deliver_with_retries(&self.sim, hook).await;
         }
     }

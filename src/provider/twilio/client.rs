@@ -7,8 +7,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::config::Secret;
+use crate::domain::flow::AmdMode;
 use crate::provider::twilio::{classify, map_status};
-use crate::provider::{CallRequest, CallSnapshot, Provider, ProviderError};
+use crate::provider::{CallRequest, CallSnapshot, OwnedNumber, Provider, ProviderError};
+
+/// Pages of IncomingPhoneNumbers read at most (1,000 numbers each).
+const MAX_NUMBER_PAGES: usize = 100;
 
 pub struct TwilioClient {
     http: reqwest::Client,
@@ -69,6 +73,26 @@ impl CallResource {
     }
 }
 
+/// One page of IncomingPhoneNumbers.
+#[derive(Deserialize)]
+struct NumberPage {
+    #[serde(default)]
+    incoming_phone_numbers: Vec<IncomingNumber>,
+    /// Relative to the API base ("/2010-04-01/Accounts/…&Page=1&PageToken=…"); null on the last page.
+    #[serde(default)]
+    next_page_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IncomingNumber {
+    /// E.164.
+    phone_number: String,
+    /// `PN…`.
+    sid: String,
+    #[serde(default)]
+    friendly_name: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 struct ErrorBody {
     #[serde(default)]
@@ -118,8 +142,37 @@ impl TwilioClient {
         }
         form.push(("Timeout", self.ring_timeout_seconds.to_string()));
         form.push(("TimeLimit", self.max_call_seconds.to_string()));
-        form.push(("MachineDetection", "Enable".into()));
+        match req.amd {
+            AmdMode::Off => {}
+            AmdMode::Enable => form.push(("MachineDetection", "Enable".into())),
+            AmdMode::DetectMessageEnd => form.push(("MachineDetection", "DetectMessageEnd".into())),
+            AmdMode::Async => {
+                form.push(("MachineDetection", "DetectMessageEnd".into()));
+                form.push(("AsyncAmd", "true".into()));
+                form.push(("AsyncAmdStatusCallback", hook("amd")));
+                form.push(("AsyncAmdStatusCallbackMethod", "POST".into()));
+            }
+        }
         form
+    }
+
+    fn call_url(&self, call_id: &str) -> String {
+        format!("{}/2010-04-01/Accounts/{}/Calls/{call_id}.json", self.api_base, self.account_sid)
+    }
+
+    /// Modify Call (`POST …/Calls/{sid}.json`) with `form`. A live call that already
+    /// ended answers 400 (21220): reported as `Rejected`, nothing to undo.
+    async fn modify_call(&self, call_id: &str, form: &[(&str, &str)]) -> Result<(), ProviderError> {
+        let resp = self
+            .http
+            .post(self.call_url(call_id))
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .header("Accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unknown(format!("modify call: {e}")))?;
+        if resp.status().is_success() { Ok(()) } else { Err(Self::error_from(resp).await) }
     }
 
     async fn error_from(response: reqwest::Response) -> ProviderError {
@@ -159,10 +212,9 @@ impl Provider for TwilioClient {
     }
 
     async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError> {
-        let url = format!("{}/2010-04-01/Accounts/{}/Calls/{call_id}.json", self.api_base, self.account_sid);
         let resp = self
             .http
-            .get(url)
+            .get(self.call_url(call_id))
             .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
             .send()
             .await
@@ -210,43 +262,49 @@ impl Provider for TwilioClient {
         Ok(calls)
     }
 
-    async fn list_numbers(&self) -> Result<Vec<crate::provider::OwnedNumber>, ProviderError> {
-        Err(ProviderError::Rejected { code: 0, message: "listing Twilio numbers is not built yet".into() })
+    /// IncomingPhoneNumbers, every page (`next_page_uri`), in the order Twilio lists them.
+    async fn list_numbers(&self) -> Result<Vec<OwnedNumber>, ProviderError> {
+        let mut out = Vec::new();
+        let mut url = format!(
+            "{}/2010-04-01/Accounts/{}/IncomingPhoneNumbers.json?PageSize=1000",
+            self.api_base, self.account_sid
+        );
+        // A bound on pages, so a provider that keeps returning a next page cannot loop us.
+        for _ in 0..MAX_NUMBER_PAGES {
+            let resp = self
+                .http
+                .get(&url)
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+                .send()
+                .await
+                .map_err(|e| ProviderError::Retry(format!("list numbers: {e}")))?;
+            if !resp.status().is_success() {
+                return Err(Self::error_from(resp).await);
+            }
+            let page: NumberPage =
+                resp.json().await.map_err(|e| ProviderError::Retry(format!("list numbers: unreadable body: {e}")))?;
+            out.extend(page.incoming_phone_numbers.into_iter().map(|n| OwnedNumber {
+                number: n.phone_number,
+                provider_id: n.sid,
+                label: n.friendly_name.filter(|l| !l.is_empty()),
+            }));
+            match page.next_page_uri {
+                Some(next) if !next.is_empty() => url = format!("{}{next}", self.api_base),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redirect_call(&self, call_id: &str, url: &str) -> Result<(), ProviderError> {
+        self.modify_call(call_id, &[("Url", url), ("Method", "POST")]).await
+    }
+
+    async fn hang_up(&self, call_id: &str) -> Result<(), ProviderError> {
+        self.modify_call(call_id, &[("Status", "completed")]).await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_repeats_status_callback_events() {
-        let client = TwilioClient::new(Settings {
-            api_base: "http://127.0.0.1:1/".into(),
-            account_sid: "AC0".into(),
-            auth_token: Secret::new("t"),
-            public_url: "https://d.example.com/".into(),
-            ring_timeout_seconds: 25,
-            max_call_seconds: 600,
-            request_timeout: Duration::from_secs(15),
-        })
-        .unwrap();
-        let form = client.create_form(&CallRequest {
-            attempt_id: 7,
-            to: "+1".into(),
-            from: "+2".into(),
-            from_provider_id: None,
-            amd: crate::domain::flow::AmdMode::Enable,
-        });
-        let events: Vec<_> =
-            form.iter().filter(|(k, _)| *k == "StatusCallbackEvent").map(|(_, v)| v.as_str()).collect();
-        assert_eq!(events, ["initiated", "ringing", "answered", "completed"]);
-        let encoded = serde_urlencoded::to_string(&form).unwrap();
-        assert!(encoded.contains("StatusCallbackEvent=initiated&StatusCallbackEvent=ringing"));
-        assert!(
-            encoded
-                .contains("StatusCallback=https%3A%2F%2Fd.example.com%2Fwebhooks%2Ftwilio%2Fstatus%3Fattempt_id%3D7")
-        );
-        assert_eq!(client.calls_url(), "http://127.0.0.1:1/2010-04-01/Accounts/AC0/Calls.json");
-    }
-}
+#[path = "client_tests.rs"]
+mod tests;

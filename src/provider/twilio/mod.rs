@@ -1,7 +1,9 @@
-//! Twilio Programmable Voice: REST client, status mapping, webhook signatures.
+//! Twilio Programmable Voice: REST client, status mapping, webhook signatures, and
+//! the call flow's TwiML (`twiml`).
 
 pub mod client;
 pub mod signature;
+pub mod twiml;
 
 use crate::domain::status::Status;
 
@@ -25,20 +27,12 @@ pub fn map_status(call_status: &str, answered_by: Option<&str>) -> Option<Status
     })
 }
 
-/// Classifies a Twilio error response (HTTP status + `code`) per providers.md §1.9.
+/// Classifies a Twilio error response (HTTP status + `code`; status 0 = no reply,
+/// `message` then names the transport failure) through the one error-to-action
+/// table, `provider::errors` (providers.md §1.9).
 pub fn classify(http_status: u16, code: Option<i64>, message: &str) -> crate::provider::ProviderError {
-    use crate::provider::ProviderError as E;
-    let msg = message.to_string();
-    let code_or_status = code.unwrap_or(i64::from(http_status));
-    match (http_status, code) {
-        (429, _) | (_, Some(20429)) => E::Retry(format!("rate limited ({code_or_status}): {msg}")),
-        (_, Some(10004 | 22005)) => E::Throttle(format!("{code_or_status}: {msg}")),
-        (_, Some(c @ (21211 | 21214 | 21217 | 13224))) => E::Lead { code: c, message: msg },
-        (_, Some(c @ (21210 | 21215 | 13227 | 32205 | 573005 | 20003))) => E::Config { code: c, message: msg },
-        (401 | 403, c) => E::Config { code: c.unwrap_or(i64::from(http_status)), message: msg },
-        (s, _) if s >= 500 => E::Unknown(format!("HTTP {s}: {msg}")),
-        (_, c) => E::Rejected { code: c.unwrap_or(i64::from(http_status)), message: msg },
-    }
+    let code_text = code.map(|c| c.to_string());
+    crate::provider::errors::lookup("twilio", http_status, code_text.as_deref()).error(http_status, code, message)
 }
 
 #[cfg(test)]
@@ -65,5 +59,10 @@ mod tests {
         assert!(matches!(classify(503, None, ""), E::Unknown(_)));
         assert!(matches!(classify(400, Some(10004), ""), E::Throttle(_)));
         assert!(matches!(classify(400, Some(21201), ""), E::Rejected { code: 21201, .. }));
+        assert!(matches!(classify(400, Some(21210), ""), E::Config { code: 21210, .. }));
+        assert!(matches!(classify(403, Some(20003), ""), E::Config { code: 20003, .. }));
+        assert!(matches!(classify(400, Some(21214), ""), E::Lead { code: 21214, .. }));
+        assert!(matches!(classify(400, Some(22005), ""), E::Throttle(_)));
+        assert!(matches!(classify(429, None, ""), E::Retry(_)));
     }
 }
