@@ -32,8 +32,6 @@ pub(super) fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, AppError> {
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| AppError::BadRequest("malformed form body".into()))?;
     let url = match raw_query {
         Some(q) => format!("{}{path}?{q}", state.public_url),
         None => format!("{}{path}", state.public_url),
@@ -43,6 +41,17 @@ pub(super) fn verify(
         // Another provider is configured: nobody may drive calls through this route.
         return Err(AppError::Forbidden);
     };
+    if raw_query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("bodySHA256="))) {
+        // A JSON-body webhook: signed through the body's hash in the URL. No call-flow
+        // webhook of ours has one, so once authenticated it is refused as malformed.
+        if !signature::validate_with_body(auth_token.expose(), &url, body, given) {
+            tracing::warn!(%path, "webhook with an invalid signature refused");
+            return Err(AppError::Forbidden);
+        }
+        return Err(AppError::BadRequest("expected a form body, not JSON".into()));
+    }
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| AppError::BadRequest("malformed form body".into()))?;
     if !signature::validate(auth_token.expose(), &url, &params, given) {
         tracing::warn!(%path, "webhook with an invalid signature refused");
         return Err(AppError::Forbidden);

@@ -74,6 +74,29 @@ pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signat
     matched.into()
 }
 
+/// The `bodySHA256` query value Twilio puts on webhooks with a JSON body:
+/// lowercase hex SHA-256 of the raw body bytes.
+///
+/// Source: twilio-python `RequestValidator.compute_hash`; providers.md §1.13 vector 7.
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Validates a webhook whose body is not a form (JSON): the URL's `bodySHA256` query
+/// parameter must equal [`body_sha256`] of `body`, and `signature` must be valid for
+/// the URL alone (no parameters), under the same URL variants as [`validate`].
+/// False when the URL has no `bodySHA256`, the hash differs, or the signature is wrong.
+///
+/// Source: twilio-python `RequestValidator.validate` (the `bodySHA256` branch),
+/// twilio-node `validateRequestWithBody`; providers.md §1.13 vectors 8–10.
+pub fn validate_with_body(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
+    let Some(query) = url.split_once('?').map(|(_, q)| q) else { return false };
+    let Some(given) = query.split('&').find_map(|kv| kv.strip_prefix("bodySHA256=")) else { return false };
+    let hash_ok: bool = given.as_bytes().ct_eq(body_sha256(body).as_bytes()).into();
+    hash_ok && validate(auth_token, url, &[], signature)
+}
+
 /// A URL split around its port: `prefix` is `scheme://[userinfo@]host`,
 /// `port` the text after the host's `:` (if any), `rest` the path onwards.
 struct UrlParts<'a> {
@@ -224,6 +247,31 @@ mod tests {
         assert!(valid(raw, &p, "dsq4Ehbj6cs+KdTkpF5sSSplOWw="));
         let encoded = "https://mycompany.com/myapp.php?foo=1&bar=2&Body=It%27s+amazing";
         assert!(valid(encoded, &p, "dsq4Ehbj6cs+KdTkpF5sSSplOWw="));
+    }
+
+    /// providers.md §1.13 vectors 7–10 (JSON bodies signed through `bodySHA256`).
+    #[test]
+    fn json_body_vectors() {
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        assert_eq!(body_sha256(body), hash);
+        assert_eq!(body_sha256(b"{}"), "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        let url = format!("https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256={hash}");
+        assert!(validate_with_body("12345", &url, body, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        let empty = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        assert!(validate_with_body("12345", empty, b"{}", "Ldidvp12m26NI7eqEvxnEpkd9Hc="), "vector 9 (:443 form)");
+        let only = format!("https://mycompany.com/myapp.php?bodySHA256={hash}");
+        assert!(validate_with_body("12345", &only, body, "y77kIzt2vzLz71DgmJGsen2scGs="));
+        // Negative cases: a wrong hash, a truncated hash, no hash in the URL, a changed body.
+        assert!(!validate_with_body("12345", &url.replace("6620", "6621"), body, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(!validate_with_body("12345", &url[..url.len() - 1], body, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(!validate_with_body(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+            body,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(!validate_with_body("12345", &url, br#"{"property": "other"}"#, "a9nBmqA0ju/hNViExpshrM61xv4="));
     }
 
     #[test]
