@@ -2,15 +2,19 @@
 //!
 //! - With a provider call id, once past the longest possible call (or at start-up,
 //!   when webhooks may have been missed): fetch the call; a final status is applied;
-//!   an id the provider does not know closes the attempt as `failed`.
+//!   an id the provider no longer reports closes the attempt as `unknown` (never
+//!   retried: the call was placed and may have reached the person).
 //! - Without a call id (a create-call that got no reply: `unknown`; or a crash between
 //!   writing the attempt and storing the reply: `dialing`), once
 //!   `provider.reconcile_after_seconds` old: ask the provider for calls to that number
 //!   from that caller ID since the attempt. A call found is adopted; none found means
 //!   none was created, so the claim is undone (`db::attempts::unplace`: the row goes,
-//!   the caller-ID slot returns) and the lead is dialled again. No attempt stays
-//!   `unknown`, and no lead is dialled twice unless the provider's list missed a call
-//!   older than the cut-off.
+//!   the caller-ID slot returns) and the lead is dialled again — but only with a
+//!   provider whose list includes ended calls (`Provider::lists_ended_calls`: Twilio,
+//!   Vapi). Telnyx lists only live calls, so there "none found" cannot tell "never
+//!   created" from "created, ended, webhooks lost": the attempt is closed as `unknown`
+//!   and not redialled. No lead is dialled twice unless the provider's list missed a
+//!   call older than the cut-off.
 
 use std::time::Duration;
 
@@ -46,6 +50,9 @@ pub struct Cutoffs {
 enum Found {
     Call(CallSnapshot),
     None,
+    /// Not in the provider's list, but the list shows only live calls: it may have
+    /// been placed and ended.
+    NotListed,
 }
 
 /// One pass. Returns how many attempts it resolved.
@@ -80,7 +87,8 @@ pub async fn pass(state: &AppState, cutoffs: Cutoffs) -> anyhow::Result<usize> {
                             .await?;
                         match known.into_iter().find(|(taken, _)| !taken) {
                             Some((_, call)) => Found::Call(call),
-                            None => Found::None,
+                            None if state.provider.lists_ended_calls() => Found::None,
+                            None => Found::NotListed,
                         }
                     }
                     Err(e) => {
@@ -127,12 +135,24 @@ fn resolve(tx: &db::Tx, seen: &AttemptState, found: Found, now_ms: i64) -> anyho
             Ok(matches!(calls::apply(tx, &event, now_ms)?, calls::Applied::Final(_)))
         }
         Found::None if current.provider_call_id.is_some() => {
-            // The provider answered with this id once, so a call was placed; it no
-            // longer knows it: closed as failed (retry rules apply), never unknown.
-            let error = "no final status and the provider no longer knows the call";
+            // The provider answered with this id once, so a call was placed, but it
+            // cannot say how it ended (Telnyx reports only live calls; its webhooks were
+            // lost). Closed as `unknown`, which is never retried: a guessed `failed`
+            // would be retried and could reach a person a second time.
+            let error = "a call was placed, but no final status came and the provider no longer reports it";
             let progress = db::attempts::Progress { error: Some(error), ..Default::default() };
-            db::attempts::set_status(tx, &current, Status::Failed, &progress, now_ms)?;
-            calls::after_final(tx, &current, Status::Failed, now_ms)?;
+            db::attempts::set_status(tx, &current, Status::Unknown, &progress, now_ms)?;
+            calls::after_final(tx, &current, Status::Unknown, now_ms)?;
+            db::attempts::end(tx, current.id, now_ms)?;
+            Ok(true)
+        }
+        Found::NotListed => {
+            let error = "no reply to the create-call and the provider lists only live calls: \
+                         it may have been placed, so it is not redialled";
+            let progress = db::attempts::Progress { error: Some(error), ..Default::default() };
+            db::attempts::set_status(tx, &current, Status::Unknown, &progress, now_ms)?;
+            calls::after_final(tx, &current, Status::Unknown, now_ms)?;
+            db::attempts::end(tx, current.id, now_ms)?;
             Ok(true)
         }
         Found::None => {

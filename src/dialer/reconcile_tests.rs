@@ -87,13 +87,26 @@ fn unknown_with_a_call_at_the_provider_adopts_it() {
 }
 
 #[test]
-fn a_call_id_the_provider_no_longer_knows_is_failed_not_unknown() {
+fn a_placed_call_the_provider_no_longer_reports_is_closed_unknown_and_never_retried() {
     let (s, call, _) = claimed_then(ProviderError::Unknown("timeout".into()), Action::Reconcile);
     let id = call.attempt_id;
     s.db.write_blocking(move |tx| db::attempts::set_provider_call_id(tx, id, "CAgone")).unwrap();
     assert!(reconcile(&s.db, id, Found::None, t0() + Duration::hours(2)));
-    assert_eq!(attempt(&s.db, id).unwrap().status, Status::Failed);
-    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL"), 0);
+    assert_eq!(attempt(&s.db, id).unwrap().status, Status::Unknown);
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL"), 0, "its slot is freed");
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM attempts WHERE retry_at IS NOT NULL"), 0, "not retried");
+    assert_eq!(lead_status(&s.db), "unknown");
+}
+
+#[test]
+fn no_call_found_by_a_provider_that_lists_only_live_calls_is_unknown_not_redialled() {
+    let (s, call, _) = claimed_then(ProviderError::Unknown("timeout".into()), Action::Reconcile);
+    let id = call.attempt_id;
+    assert!(reconcile(&s.db, id, Found::NotListed, t0() + Duration::seconds(70)));
+    let a = attempt(&s.db, id).expect("the attempt is kept, not undone");
+    assert_eq!(a.status, Status::Unknown);
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL"), 0, "its slot is freed");
+    assert_eq!(lead_status(&s.db), "unknown", "not back in the queue");
 }
 
 #[test]

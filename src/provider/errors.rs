@@ -34,7 +34,8 @@ pub enum Action {
     /// the claim, hold briefly.
     LowerConcurrency,
     /// Attempt `unknown` until the reconciler asks the provider: a call found is
-    /// adopted, none found undoes the claim so the lead is dialled again.
+    /// adopted, none found undoes the claim so the lead is dialled again (if the
+    /// provider's list includes ended calls; else the attempt stays `unknown`).
     Reconcile,
     /// The lead is `invalid` and never dialled again.
     LeadInvalid,
@@ -236,7 +237,8 @@ pub fn action_words(action: Action) -> &'static str {
         Action::Reconcile => {
             "Attempt `unknown`, keeping its caller-ID and concurrency slots; the reconciler lists the calls \
              To/From since the attempt after `provider.reconcile_after_seconds`: a call found is adopted with \
-             its real outcome, none found undoes the claim and the lead is dialled again, once"
+             its real outcome, none found undoes the claim and the lead is dialled again, once (Telnyx lists \
+             only live calls, so there none found ends the attempt `unknown`, never redialled)"
         }
         Action::LeadInvalid => "Lead `invalid`, never dialled again; caller-ID slot returned",
         Action::PauseForCredentials => "The claim is undone and dialing pauses for 5 minutes, again until fixed",

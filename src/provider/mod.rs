@@ -103,6 +103,13 @@ pub trait Provider: Send + Sync {
         from: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CallSnapshot>, ProviderError>;
+    /// Whether [`Provider::find_calls`] also returns calls that have ended. When it
+    /// does not (Telnyx Call Control lists only live calls), "no call found" cannot
+    /// prove that a request without a reply created nothing, so the reconciler never
+    /// redials such an attempt.
+    fn lists_ended_calls(&self) -> bool {
+        true
+    }
     /// The voice numbers owned on the account.
     async fn list_numbers(&self) -> Result<Vec<OwnedNumber>, ProviderError>;
     /// Makes the live call `call_id` fetch `url` and run what it returns instead of

@@ -199,7 +199,7 @@ impl Provider for TelnyxClient {
     /// `GET /v2/calls/{call_control_id}`. Telnyx reports only whether the call is
     /// alive, not how it ended: an alive call is `in_progress` (the reconciler waits
     /// for its webhooks); an ended or unknown call is None, so the reconciler records
-    /// `unknown` (never redialled) rather than guess an outcome whose webhook was lost.
+    /// `unknown` (never retried) rather than guess an outcome whose webhook was lost.
     async fn fetch_call(&self, call_id: &str) -> Result<Option<CallSnapshot>, ProviderError> {
         let found: Option<Data<CallData>> = self.get(self.url(&format!("calls/{call_id}")), "retrieve call").await?;
         Ok(found.filter(|d| d.data.is_alive == Some(true)).map(|d| CallSnapshot {
@@ -211,12 +211,17 @@ impl Provider for TelnyxClient {
         }))
     }
 
+    /// Call Control lists only live calls (see [`Self::find_calls`]).
+    fn lists_ended_calls(&self) -> bool {
+        false
+    }
+
     /// Call Control cannot list calls by number. The connection's active calls
     /// (`GET /v2/connections/{connection_id}/active_calls`) carry their client state,
     /// and ours names the attempt's To and From, so a live call created by a request
     /// that got no reply is found and adopted. A call that already ended is not
-    /// listed: the attempt is then closed as `unknown` (never redialled), which is
-    /// the safe side. Normally the call's own webhooks (which carry the attempt id)
+    /// listed: the attempt is then closed as `unknown` (never redialled, see
+    /// `lists_ended_calls`), which is the safe side. Normally the call's own webhooks (which carry the attempt id)
     /// have recorded its id long before the reconciler asks.
     async fn find_calls(
         &self,
