@@ -66,6 +66,7 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
     let new = outcome(
         new,
         flow.as_ref().and_then(|f| f.answered_by.as_deref()),
+        flow.as_ref().and_then(|f| f.digits.as_deref()),
         flow.as_ref().and_then(|f| f.transfer_result.as_deref()),
     );
     if !advances(attempt.status, new) {
@@ -89,18 +90,45 @@ pub fn apply(tx: &Tx, event: &StatusEvent, now_ms: i64) -> anyhow::Result<Applie
     Ok(Applied::Final(new))
 }
 
+/// Did a person interact with the call: a key pressed in the message's Gather
+/// (`digits`), or a transfer tried (`transfer_result`)? Then a machine verdict that
+/// came later (async AMD) is wrong about who answered, and must not act on the call
+/// or decide its outcome.
+pub fn person_interacted(digits: Option<&str>, transfer_result: Option<&str>) -> bool {
+    digits.is_some_and(|d| !d.is_empty()) || transfer_result.is_some()
+}
+
 /// The outcome to store for a provider status, given what the call flow recorded on
-/// the attempt: a call that ended normally (`completed`) after a "press 1" transfer
-/// the agent never took (`failed`) is `transfer_failed`; one whose AMD verdict
+/// the attempt. A call that ended normally (`completed`) after a "press 1" transfer
+/// the agent never took (`failed`) is `transfer_failed`. Else, one whose AMD verdict
 /// (`answered_by`, e.g. from the async AMD callback) was a machine or fax is
-/// `voicemail`, like `completed` + `AnsweredBy` in the callback itself. Anything
-/// else is kept.
-pub fn outcome(status: Status, answered_by: Option<&str>, transfer_result: Option<&str>) -> Status {
+/// `voicemail`, like `completed` + `AnsweredBy` in the callback itself, unless a
+/// person pressed a key (`digits`) or a transfer was tried: that call reached a
+/// person, whatever AMD said, so it is `completed` (or `transfer_failed`), even when
+/// the final callback itself says `voicemail`. Anything else is kept.
+pub fn outcome(
+    status: Status,
+    answered_by: Option<&str>,
+    digits: Option<&str>,
+    transfer_result: Option<&str>,
+) -> Status {
     let machine = answered_by.is_some_and(|a| a.starts_with("machine") || a == "fax");
-    match (status, transfer_result) {
-        (Status::Completed, Some("failed")) => Status::TransferFailed,
-        (Status::Completed, _) if machine => Status::Voicemail,
-        _ => status,
+    let person = person_interacted(digits, transfer_result);
+    let ended_normally = match status {
+        Status::Completed => true,
+        // A machine verdict carried by the final callback (`completed` + `AnsweredBy`),
+        // overruled by a person's key press.
+        Status::Voicemail => person,
+        _ => false,
+    };
+    if !ended_normally {
+        status
+    } else if transfer_result == Some("failed") {
+        Status::TransferFailed
+    } else if person || !machine {
+        Status::Completed
+    } else {
+        Status::Voicemail
     }
 }
 
@@ -151,19 +179,49 @@ mod tests {
     #[test]
     fn a_completed_call_whose_transfer_failed_is_transfer_failed() {
         let human = Some("human");
-        assert_eq!(outcome(Status::Completed, human, Some("failed")), Status::TransferFailed);
-        assert_eq!(outcome(Status::Completed, human, Some("connected")), Status::Completed);
-        assert_eq!(outcome(Status::Completed, None, None), Status::Completed);
+        let one = Some("1");
+        assert_eq!(outcome(Status::Completed, human, one, Some("failed")), Status::TransferFailed);
+        assert_eq!(outcome(Status::Completed, human, one, Some("connected")), Status::Completed);
+        assert_eq!(outcome(Status::Completed, None, None, None), Status::Completed);
         // An async AMD verdict stored before the final callback (which may not repeat it).
-        assert_eq!(outcome(Status::Completed, Some("machine_end_beep"), None), Status::Voicemail);
-        assert_eq!(outcome(Status::Completed, Some("fax"), None), Status::Voicemail);
-        assert_eq!(outcome(Status::Completed, Some("unknown"), None), Status::Completed);
+        assert_eq!(outcome(Status::Completed, Some("machine_end_beep"), None, None), Status::Voicemail);
+        assert_eq!(outcome(Status::Completed, Some("fax"), None, None), Status::Voicemail);
+        assert_eq!(outcome(Status::Completed, Some("unknown"), None, None), Status::Completed);
         // Only the end of the call is reinterpreted: progress, and other outcomes, are kept.
-        assert_eq!(outcome(Status::InProgress, human, Some("failed")), Status::InProgress);
-        assert_eq!(outcome(Status::Voicemail, None, Some("failed")), Status::Voicemail);
-        assert_eq!(outcome(Status::Busy, Some("machine_start"), None), Status::Busy);
+        assert_eq!(outcome(Status::InProgress, human, one, Some("failed")), Status::InProgress);
+        assert_eq!(outcome(Status::Voicemail, Some("machine_end_beep"), None, None), Status::Voicemail);
+        assert_eq!(outcome(Status::Busy, Some("machine_start"), None, None), Status::Busy);
+        assert_eq!(outcome(Status::NoAnswer, None, one, None), Status::NoAnswer);
         assert!(advances(Status::InProgress, Status::TransferFailed));
         assert!(!advances(Status::TransferFailed, Status::Completed), "final: never changes");
+    }
+
+    #[test]
+    fn a_key_pressed_overrules_a_late_machine_verdict() {
+        // Async AMD said machine after the person pressed a key: they were a person.
+        for by in ["machine_end_beep", "machine_start", "fax"] {
+            let by = Some(by);
+            // Pressed 1, the agent took the call: completed, never voicemail.
+            assert_eq!(outcome(Status::Completed, by, Some("1"), Some("connected")), Status::Completed, "{by:?}");
+            // Pressed 1, the agent did not: transfer_failed.
+            assert_eq!(outcome(Status::Completed, by, Some("1"), Some("failed")), Status::TransferFailed, "{by:?}");
+            // Pressed 2 (opted out) or another key: completed.
+            assert_eq!(outcome(Status::Completed, by, Some("2"), None), Status::Completed, "{by:?}");
+            assert_eq!(outcome(Status::Completed, by, Some("7"), None), Status::Completed, "{by:?}");
+            // A transfer result alone (digits lost) says the same.
+            assert_eq!(outcome(Status::Completed, by, None, Some("connected")), Status::Completed, "{by:?}");
+            // The final callback itself said voicemail (`completed` + AnsweredBy=machine…).
+            assert_eq!(outcome(Status::Voicemail, by, Some("1"), Some("connected")), Status::Completed, "{by:?}");
+            assert_eq!(outcome(Status::Voicemail, by, Some("1"), Some("failed")), Status::TransferFailed, "{by:?}");
+            assert_eq!(outcome(Status::Voicemail, by, Some("2"), None), Status::Completed, "{by:?}");
+            // No key (empty Digits counts as none): the machine verdict stands.
+            assert_eq!(outcome(Status::Completed, by, Some(""), None), Status::Voicemail, "{by:?}");
+            assert_eq!(outcome(Status::Voicemail, by, None, None), Status::Voicemail, "{by:?}");
+        }
+        assert!(person_interacted(Some("1"), None));
+        assert!(person_interacted(None, Some("failed")));
+        assert!(!person_interacted(None, None));
+        assert!(!person_interacted(Some(""), None));
     }
 
     #[test]

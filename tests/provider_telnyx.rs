@@ -192,6 +192,15 @@ async fn scripted_callees_get_their_commands_and_outcomes_and_press_2_lands_on_t
     let sim = support::sim::spawn_simulator(settings);
     let dir = tempfile::tempdir().unwrap();
     let app = app_for(&sim, dir.path()).await;
+    scripted_campaign(&app).await;
+    schedule_pending(&app, 1).await;
+    let ledger = settle(&app, &sim, CALLEES.len()).await;
+    assert_scripted_outcomes(&app, &ledger);
+    app.stop();
+}
+
+/// The scripted callees' campaign: the message, the agent, the voicemail, AMD.
+async fn scripted_campaign(app: &TestApp) {
     let flow = json!({"settings": {"max_attempts": 1, "message": MESSAGE, "agent_number": AGENT,
         "voicemail_message": VOICEMAIL, "amd": "detect_message_end"}});
     let resp = app.http.patch(app.url("/api/campaigns/1")).json(&flow).send().await.unwrap();
@@ -201,9 +210,11 @@ async fn scripted_callees_get_their_commands_and_outcomes_and_press_2_lands_on_t
         csv.push_str(&format!("{number},{}\n", callee.as_str()));
     }
     assert_eq!(app.import_csv(&csv).await["imported"], 8);
-    schedule_pending(&app, 1).await;
-    let ledger = settle(&app, &sim, CALLEES.len()).await;
+}
 
+/// Each scripted callee heard its commands and has its outcome; pressing 2 listed
+/// the number (source keypad) and the lead is do_not_call.
+fn assert_scripted_outcomes(app: &TestApp, ledger: &BTreeMap<String, Vec<Value>>) {
     let db = app.db();
     for (number, callee) in CALLEES {
         let calls = &ledger[number];
@@ -228,6 +239,42 @@ async fn scripted_callees_get_their_commands_and_outcomes_and_press_2_lands_on_t
     let lead: String = db.query_row("SELECT status FROM leads WHERE phone = ?1", [press_2], |r| r.get(0)).unwrap();
     assert_eq!(lead, "do_not_call");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM dnc"), 1, "only the callee who pressed 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_whose_dial_got_no_reply_are_adopted_and_get_the_whole_call_flow() {
+    // Every dial creates its call but the reply is lost (the attempt is `unknown`
+    // before the call's first webhook arrives): the webhooks adopt the call and the
+    // flow runs as for any call (an `unknown` attempt is not a call that is over).
+    let settings = Simulator {
+        callees: CALLEES.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+        ring_seconds: [0.05, 0.1],
+        talk_seconds: [0.05, 0.1],
+        faults: Faults {
+            timeout_after_create: 1.0,
+            hang_seconds: 1.0,
+            callback_delay_seconds: [0.4, 0.5],
+            ..Faults::default()
+        },
+        ..Simulator::default()
+    };
+    let sim = support::sim::spawn_simulator(settings);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    sim.configure(&mut config, ProviderKind::Telnyx);
+    config.provider.request_timeout_seconds = 0.2;
+    let app = support::spawn(config);
+    app.ready().await;
+    scripted_campaign(&app).await;
+    schedule_pending(&app, 1).await;
+    app.wait_for(Duration::from_secs(90), "every attempt ends", |c| {
+        support::all_leads_final(c) && count(c, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 0
+    })
+    .await;
+    let ledger = settle(&app, &sim, CALLEES.len()).await;
+    let errors = count(&app.db(), "SELECT COUNT(*) FROM attempts WHERE error LIKE '%no reply to dial%'");
+    assert_eq!(errors, CALLEES.len() as i64, "every dial's reply was lost");
+    assert_scripted_outcomes(&app, &ledger);
     app.stop();
 }
 

@@ -2,8 +2,11 @@
 //! simulated carrier running as its own server. The app imports the account's phone
 //! numbers (so every caller number has a `phoneNumberId`), dials each lead once
 //! through Vapi's API, and applies the `status-update` / `end-of-call-report`
-//! webhooks; every lead ends with the outcome its scripted callee stands for. A
-//! webhook with a wrong or missing secret is refused and changes nothing.
+//! webhooks; every lead ends with the outcome its scripted callee stands for. The
+//! `press_2` callee asks the assistant not to be called again (its `opt_out`
+//! function, a `tool-calls` message): the number is on the DNC list at once and is
+//! never dialled again. A webhook with a wrong or missing secret is refused and
+//! changes nothing.
 
 mod support;
 
@@ -74,7 +77,11 @@ async fn main_job_with_vapi_against_the_simulator() {
         .await;
     assert_eq!(status, 201, "{created}");
 
-    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", support::all_leads_final).await;
+    // An opted-out lead is `do_not_call` while its call goes on: wait for the calls too.
+    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome and every call ends", |c| {
+        support::all_leads_final(c) && count(c, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 0
+    })
+    .await;
     // The final webhook frees the slot before the report with the price arrives.
     app.wait_for(Duration::from_secs(10), "answered calls have their price", |c| {
         count(c, "SELECT COUNT(*) FROM attempts WHERE status IN ('completed','voicemail') AND price IS NULL") == 0
@@ -114,7 +121,30 @@ async fn main_job_with_vapi_against_the_simulator() {
             assert!(duration.is_some(), "{phone}: answered call without a duration");
         }
     }
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM leads WHERE status = 'completed'"), count_of(&callees, "completed"));
+    let press_2: Vec<&String> = callees.iter().filter(|(_, c)| **c == Callee::Press2).map(|(n, _)| n).collect();
+    assert!(!press_2.is_empty());
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM leads WHERE status = 'completed'"),
+        count_of(&callees, "completed") - press_2.len() as i64,
+        "every answered lead is completed, but those who opted out"
+    );
+
+    // The opt-out through the assistant: listed at once (source `assistant`), the lead
+    // marked, and the assistant told so in the tool call's result.
+    for phone in &press_2 {
+        let dnc = app.get_json(&format!("/api/dnc/{phone}")).await;
+        assert_eq!(dnc["listed"], true, "{phone}: {dnc}");
+        let source: String = db.query_row("SELECT source FROM dnc WHERE phone = ?1", [phone], |r| r.get(0)).unwrap();
+        assert_eq!(source, "assistant");
+        let lead: String = db.query_row("SELECT status FROM leads WHERE phone = ?1", [phone], |r| r.get(0)).unwrap();
+        assert_eq!(lead, "do_not_call", "{phone}");
+        let call = calls.iter().find(|c| c["to"] == phone.as_str()).unwrap();
+        let steps: Vec<String> = serde_json::from_value(call["steps"].clone()).unwrap();
+        assert!(
+            steps.contains(&"tool-calls: opt_out → The number has been removed from the calling list.".to_string()),
+            "{phone}: {steps:?}"
+        );
+    }
 
     // A webhook without the secret, or with a wrong one, is refused and stores nothing;
     // the same message with the right secret is accepted (so the refusal is the check).
@@ -146,6 +176,41 @@ async fn main_job_with_vapi_against_the_simulator() {
     let replay = post(Some(dialer::provider::simulator::VAPI_WEBHOOK_SECRET)).await.unwrap();
     assert_eq!(replay.status().as_u16(), 200);
     assert_eq!(events(), before.0 + 1, "a replayed message is a no-op");
+
+    // Scheduled again (as if an operator reset them), with a lead that may be dialled:
+    // the claim's DNC check keeps the opted-out numbers from ever being dialled.
+    let again: Vec<&String> =
+        press_2.iter().copied().chain(callees.iter().find(|(_, c)| **c == Callee::Busy).map(|(n, _)| n)).collect();
+    {
+        let rw = rusqlite::Connection::open(dir.path().join("dialer.db")).unwrap();
+        rw.busy_timeout(Duration::from_secs(5)).unwrap();
+        for phone in &again {
+            rw.execute("UPDATE leads SET status = 'pending', next_call_at = NULL WHERE phone = ?1", [phone]).unwrap();
+        }
+    }
+    let ids: Vec<i64> = again
+        .iter()
+        .map(|p| db.query_row("SELECT id FROM leads WHERE phone = ?1", [p], |r| r.get(0)).unwrap())
+        .collect();
+    let start = Utc::now() + chrono::Duration::seconds(1);
+    let (status, created) = app
+        .post_json(
+            "/api/schedule-bulk-calls",
+            json!({"lead_ids": ids, "start_at": start.to_rfc3339(), "parallel_calls": 5, "interval_seconds": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    app.wait_for(Duration::from_secs(60), "the busy lead is dialled again", |c| {
+        count(c, "SELECT COUNT(*) FROM attempts") == LEADS as i64 + 1 && support::all_leads_final(c)
+    })
+    .await;
+    let calls = sim.calls().await;
+    assert_eq!(calls.len(), LEADS + 1, "only the busy lead was dialled again");
+    for phone in &press_2 {
+        assert_eq!(calls.iter().filter(|c| c["to"] == phone.as_str()).count(), 1, "{phone} dialled again");
+        let lead: String = db.query_row("SELECT status FROM leads WHERE phone = ?1", [phone], |r| r.get(0)).unwrap();
+        assert_eq!(lead, "do_not_call", "{phone}");
+    }
     app.stop();
 }
 

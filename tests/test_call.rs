@@ -59,14 +59,16 @@ async fn a_test_call_reaches_its_outcome_and_refusals_place_nothing() {
     let next: String = app.db().query_row("SELECT next_step FROM attempts WHERE id = ?1", [id], |r| r.get(0)).unwrap();
     assert!(next.contains("not part of a schedule"), "{next}");
 
-    // A lead that is in a schedule is not test-called (it would be a second call).
+    // The test call left the new lead's own status alone, and "select all" leaves a
+    // lead made by a test call out; a lead in a schedule is not test-called.
+    let status: String = app.db().query_row("SELECT status FROM leads WHERE phone = ?1", [BUSY], |r| r.get(0)).unwrap();
+    assert_eq!(status, "pending");
     app.import_csv("phone,name\n+14152370103,Ann\n").await;
-    let lead: i64 = app.db().query_row("SELECT id FROM leads WHERE phone = '+14152370103'", [], |r| r.get(0)).unwrap();
-    // As if its batch had fired (a writable connection: `app.db()` is read-only).
-    rusqlite::Connection::open(&app.db_path)
-        .unwrap()
-        .execute("UPDATE leads SET status = 'scheduled' WHERE id = ?1", [lead])
-        .unwrap();
+    let start = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let body = json!({"select": {"status": "pending"}, "start_at": start, "parallel_calls": 5, "interval_seconds": 60});
+    let (code, created) = app.post_json("/api/schedule-bulk-calls", body).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["total_leads"], 1, "only the imported lead: {created}");
     let (code, reply) = app.post_json("/api/test-calls", json!({"campaign_id": 1, "number": "+14152370103"})).await;
     assert_eq!(code, 422, "{reply}");
     assert!(reply["error"].as_str().unwrap().contains("in a schedule"), "{reply}");

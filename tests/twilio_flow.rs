@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,8 +30,20 @@ async fn ringing_calls(n: usize) -> (tempfile::TempDir, TestApp, Vec<(i64, Strin
     support::outcomes(&mut config, [1.0, 0.0, 0.0, 0.0, 0.0]);
     let app = spawn(config);
     app.ready().await;
-    let settings = json!({"settings": {"max_attempts": 1, "message": "Hello & welcome", "agent_number": AGENT,
-        "voicemail_message": "Please call us back."}});
+    let calls = place_calls(&app, n, None).await;
+    (dir, app, calls)
+}
+
+/// Gives the Default campaign a message, an agent, a voicemail message (and `amd`
+/// when given), schedules `n` leads and waits until every call is created. Returns
+/// (attempt id, call sid, lead phone, caller ID) per attempt.
+async fn place_calls(app: &TestApp, n: usize, amd: Option<&str>) -> Vec<(i64, String, String, String)> {
+    let mut settings = json!({"max_attempts": 1, "message": "Hello & welcome", "agent_number": AGENT,
+        "voicemail_message": "Please call us back."});
+    if let Some(amd) = amd {
+        settings["amd"] = json!(amd);
+    }
+    let settings = json!({ "settings": settings });
     let resp = app.http.patch(app.url("/api/campaigns/1")).json(&settings).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     app.import_csv(&leads_csv(n)).await;
@@ -46,12 +59,10 @@ async fn ringing_calls(n: usize) -> (tempfile::TempDir, TestApp, Vec<(i64, Strin
     let db = app.db();
     let mut stmt =
         db.prepare("SELECT id, provider_call_id, to_number, caller_number FROM attempts ORDER BY id").unwrap();
-    let calls = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    (dir, app, calls)
+        .unwrap()
 }
 
 /// Form pairs as posted.
@@ -284,13 +295,78 @@ async fn flow_webhooks_refuse_forged_unknown_and_malformed_requests_without_side
 /// What the stand-in Twilio received on Modify Call: (call sid, form pairs).
 type Modified = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
+/// The stand-in Twilio's account and auth token.
+const FAKE_SID: &str = "AC1";
+const FAKE_TOKEN: &str = "token";
+
+/// What the stand-in Twilio saw.
+#[derive(Clone, Default)]
+struct Fake {
+    modified: Modified,
+    /// The query string of every Read-multiple-Calls request, in order.
+    listed: Arc<Mutex<Vec<String>>>,
+    /// Calls created so far (their sids are `CAplaced{n}`).
+    created: Arc<AtomicUsize>,
+}
+
+/// Lead numbers the stand-in's call list answers for (`find_calls`).
+const LISTED_TO: &str = "+14155550123";
+const ENDLESS_TO: &str = "+14155550199";
+const LISTED_FROM: &str = "+12025550101";
+
+/// The `since` of the `find_calls` test: the calls the stand-in lists are dated around it.
+fn listed_since() -> chrono::DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
+}
+
+/// Read multiple Call resources as Twilio answers it: newest first, `PageSize` per
+/// page, linked by `next_page_uri` (which repeats the filters). For `LISTED_TO`:
+/// page 0 has a call still queued (no start time) and one with a status we do not
+/// know; page 1 a completed call since `listed_since()` and one from before it; page
+/// 2 (never to be read) an older one. For `ENDLESS_TO`: every page one new call and
+/// a next page, forever.
+fn call_list_page(query: &str) -> serde_json::Value {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let page: usize = get("Page").parse().unwrap_or(0);
+    let at = |seconds: i64| (listed_since() + chrono::Duration::seconds(seconds)).to_rfc2822();
+    let call = |sid: &str, status: &str, created: i64| {
+        json!({"sid": sid, "status": status, "date_created": at(created), "start_time": null,
+               "answered_by": null, "duration": null, "to": get("To"), "from": get("From")})
+    };
+    let next = serde_urlencoded::to_string([
+        ("To", get("To")),
+        ("From", get("From")),
+        ("PageSize", get("PageSize")),
+        ("Page", (page + 1).to_string()),
+        ("PageToken", format!("PA{}", page + 1)),
+    ])
+    .unwrap();
+    let next = format!("/2010-04-01/Accounts/{FAKE_SID}/Calls.json?{next}");
+    let (calls, next) = match (get("To").as_str(), page) {
+        (LISTED_TO, 0) => (vec![call("CAqueued", "queued", 5), call("CAnewstatus", "awaiting-carrier", 4)], Some(next)),
+        (LISTED_TO, 1) => {
+            let mut done = call("CAdone", "completed", 1);
+            done["answered_by"] = json!("human");
+            done["duration"] = json!("12");
+            (vec![done, call("CAbefore", "completed", -60)], Some(next))
+        }
+        (LISTED_TO, _) => (vec![call("CAnever", "completed", -3600)], None),
+        (ENDLESS_TO, p) => (vec![call(&format!("CAendless{p}"), "completed", 30)], Some(next)),
+        _ => (vec![], None),
+    };
+    json!({"calls": calls, "next_page_uri": next, "page": page, "page_size": 50})
+}
+
 /// A stand-in Twilio REST API on a loopback port: two pages of IncomingPhoneNumbers
-/// (linked by `next_page_uri`) and Modify Call (recorded; `CAgone` is a call that
-/// already ended: 400 with code 21220).
-async fn fake_twilio() -> (String, Modified) {
+/// (linked by `next_page_uri`), Create Call (`CAplaced{n}`, queued), Fetch Call
+/// (in progress), Read multiple Calls ([`call_list_page`], queries recorded) and
+/// Modify Call (recorded; `CAgone` is a call that already ended: 400 with code 21220).
+async fn fake_twilio() -> (String, Fake) {
     use axum::extract::{Path, RawQuery, State};
-    use axum::routing::{get, post};
-    let modified: Modified = Arc::default();
+    use axum::routing::get;
+    let fake = Fake::default();
     let numbers = |RawQuery(q): RawQuery| async move {
         let page = if q.unwrap_or_default().contains("Page=1") {
             json!({"incoming_phone_numbers": [{"phone_number": "+12025550103", "sid": "PN3", "friendly_name": ""}],
@@ -303,40 +379,59 @@ async fn fake_twilio() -> (String, Modified) {
         };
         axum::Json(page)
     };
-    let modify = |State(m): State<Modified>, Path(file): Path<String>, body: String| async move {
+    let modify = |State(f): State<Fake>, Path(file): Path<String>, body: String| async move {
         let sid = file.trim_end_matches(".json").to_string();
         let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
-        m.lock().unwrap().push((sid.clone(), form));
+        f.modified.lock().unwrap().push((sid.clone(), form));
         if sid == "CAgone" {
             let err = json!({"code": 21220, "message": "Call is not in-progress. Cannot redirect."});
             return (axum::http::StatusCode::BAD_REQUEST, axum::Json(err));
         }
         (axum::http::StatusCode::OK, axum::Json(json!({"sid": sid, "status": "in-progress"})))
     };
+    let fetch = |Path(file): Path<String>| async move {
+        axum::Json(json!({"sid": file.trim_end_matches(".json"), "status": "in-progress"}))
+    };
+    let create = |State(f): State<Fake>| async move {
+        let n = f.created.fetch_add(1, Ordering::SeqCst);
+        let call = json!({"sid": format!("CAplaced{n}"), "status": "queued", "date_created": Utc::now().to_rfc2822()});
+        (axum::http::StatusCode::CREATED, axum::Json(call))
+    };
+    let list = |State(f): State<Fake>, RawQuery(q): RawQuery| async move {
+        let q = q.unwrap_or_default();
+        f.listed.lock().unwrap().push(q.clone());
+        axum::Json(call_list_page(&q))
+    };
     let app = axum::Router::new()
         .route("/2010-04-01/Accounts/AC1/IncomingPhoneNumbers.json", get(numbers))
-        .route("/2010-04-01/Accounts/AC1/Calls/{file}", post(modify))
-        .with_state(modified.clone());
+        .route("/2010-04-01/Accounts/AC1/Calls.json", get(list).post(create))
+        .route("/2010-04-01/Accounts/AC1/Calls/{file}", get(fetch).post(modify))
+        .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, modified)
+    (base, fake)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn twilio_client_modifies_live_calls_and_lists_every_page_of_numbers() {
+fn fake_client(base: String) -> dialer::provider::twilio::client::TwilioClient {
     use dialer::provider::twilio::client::{Settings, TwilioClient};
-    let (base, modified) = fake_twilio().await;
-    let client = TwilioClient::new(Settings {
+    TwilioClient::new(Settings {
         api_base: base,
-        account_sid: "AC1".into(),
-        auth_token: dialer::config::Secret::new("token"),
+        account_sid: FAKE_SID.into(),
+        auth_token: dialer::config::Secret::new(FAKE_TOKEN),
         public_url: "https://d.example.com".into(),
         ring_timeout_seconds: 25,
         max_call_seconds: 600,
         request_timeout: Duration::from_secs(5),
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twilio_client_modifies_live_calls_and_lists_every_page_of_numbers() {
+    let (base, fake) = fake_twilio().await;
+    let modified = fake.modified;
+    let client = fake_client(base);
     let numbers = client.list_numbers().await.unwrap();
     let got: Vec<(&str, &str, Option<&str>)> =
         numbers.iter().map(|n| (n.number.as_str(), n.provider_id.as_str(), n.label.as_deref())).collect();
@@ -358,4 +453,152 @@ async fn twilio_client_modifies_live_calls_and_lists_every_page_of_numbers() {
             ("CAgone".to_string(), pairs(&[("Status", "completed")])),
         ]
     );
+}
+
+/// The reconciler's question "did a request without a reply create a call?": listed
+/// by `To` and `From` only (no `StartTime`, which a call still queued behind the
+/// account's calls-per-second limit does not have), newest first, page after page
+/// until a call from before `since`; a call still queued, and one whose status the
+/// client does not know, are found, never dropped (dropping reads as "no call" and
+/// dials the lead again).
+#[tokio::test(flavor = "multi_thread")]
+async fn twilio_find_calls_pages_by_to_and_from_and_keeps_queued_and_unreadable_calls() {
+    use dialer::domain::status::Status;
+    let (base, fake) = fake_twilio().await;
+    let client = fake_client(base);
+    let found = client.find_calls(LISTED_TO, LISTED_FROM, listed_since()).await.unwrap();
+    let got: Vec<(&str, Status, Option<i64>)> =
+        found.iter().map(|c| (c.call_id.as_str(), c.status, c.duration_seconds)).collect();
+    assert_eq!(
+        got,
+        [
+            ("CAdone", Status::Completed, Some(12)),
+            // A status the client does not know: the call exists, taken as in progress.
+            ("CAnewstatus", Status::InProgress, None),
+            // Queued, no start time yet: found.
+            ("CAqueued", Status::Dialing, None),
+        ],
+        "oldest first, none before `since`"
+    );
+    assert_eq!(found[0].answered_by.as_deref(), Some("human"));
+    assert_eq!(found[2].created_at, Some(listed_since() + chrono::Duration::seconds(5)));
+    let listed = fake.listed.lock().unwrap().clone();
+    assert_eq!(listed.len(), 2, "page 2 is not read once page 1 reached before `since`: {listed:?}");
+    let first: Vec<(String, String)> = serde_urlencoded::from_str(&listed[0]).unwrap();
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+    assert_eq!(first, pairs(&[("To", LISTED_TO), ("From", LISTED_FROM), ("PageSize", "50")]), "no StartTime filter");
+    assert!(listed[1].contains("Page=1&PageToken=PA1"), "the next page is next_page_uri: {}", listed[1]);
+
+    // Pages that never reach `since`: read up to the bound, then "cannot say" (an
+    // error the reconciler waits on), never "no call".
+    fake.listed.lock().unwrap().clear();
+    let err = client.find_calls(ENDLESS_TO, LISTED_FROM, listed_since()).await.unwrap_err();
+    assert!(matches!(err, dialer::provider::ProviderError::Retry(_)), "{err}");
+    assert_eq!(fake.listed.lock().unwrap().len(), 20, "a bounded number of pages");
+}
+
+/// Async AMD's verdict can come after the person pressed a key. Then it is stored,
+/// but the call is left alone (no Modify Call: the live transfer is not torn down,
+/// the opt-out confirmation is not followed by the voicemail drop), and the outcome
+/// is the person's (completed / transfer_failed), never voicemail. A verdict before
+/// any key still drops the voicemail (the control).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_async_amd_machine_verdict_after_a_key_press_leaves_the_call_alone_and_is_not_voicemail() {
+    let (fake_base, fake) = fake_twilio().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.provider.kind = dialer::config::ProviderKind::Twilio;
+    config.provider.twilio.api_base = fake_base;
+    config.provider.twilio.account_sid = FAKE_SID.into();
+    config.provider.twilio.auth_token = dialer::config::Secret::new(FAKE_TOKEN);
+    let app = spawn(config);
+    app.ready().await;
+    let calls = place_calls(&app, 4, Some("async")).await;
+    let hook = |kind: &str, a: i64| format!("{kind}?attempt_id={a}");
+    let empty = (200, format!("{H}<Response/>"));
+
+    // A: pressed 1; the machine verdict comes while the agent talks; the agent took it.
+    // B: pressed 1, the agent was busy; then a (late) fax verdict.
+    // C: pressed 2 (opt-out); then a machine verdict.
+    let (a, sa, _, _) = &calls[0];
+    let (b, sb, _, _) = &calls[1];
+    let (c, sc, _, _) = &calls[2];
+    for (id, sid, key) in [(a, sa, "1"), (b, sb, "1"), (c, sc, "2")] {
+        let sid = sid.as_str();
+        let (s, twiml) = post(&app, &hook("voice", *id), &[("CallSid", sid)], FAKE_TOKEN).await;
+        assert_eq!(s, 200, "{twiml}");
+        let pressed = [("CallSid", sid), ("Digits", key)];
+        let (s, twiml) = post(&app, &format!("gather?attempt_id={id}&round=1"), &pressed, FAKE_TOKEN).await;
+        assert_eq!(s, 200, "{twiml}");
+    }
+    let send_amd = async |id: i64, sid: &str, by: &str| {
+        post(&app, &hook("amd", id), &[("CallSid", sid), ("AnsweredBy", by)], FAKE_TOKEN).await
+    };
+    assert_eq!(send_amd(*a, sa, "machine_end_beep").await, empty);
+    let connected = [("CallSid", sa.as_str()), ("DialCallStatus", "completed"), ("DialCallDuration", "30")];
+    assert_eq!(post(&app, &hook("dial", *a), &connected, FAKE_TOKEN).await.0, 200);
+    let busy = [("CallSid", sb.as_str()), ("DialCallStatus", "busy"), ("DialCallDuration", "0")];
+    assert_eq!(post(&app, &hook("dial", *b), &busy, FAKE_TOKEN).await.0, 200);
+    assert_eq!(send_amd(*b, sb, "fax").await, empty);
+    assert_eq!(send_amd(*c, sc, "machine_end_beep").await, empty);
+
+    // D, the control: no key yet (the Gather timed out once), a machine after the beep
+    // → Modify Call to the voicemail drop.
+    let (d, sd, _, _) = &calls[3];
+    assert_eq!(post(&app, &hook("voice", *d), &[("CallSid", sd.as_str())], FAKE_TOKEN).await.0, 200);
+    let no_key = [("CallSid", sd.as_str())];
+    assert_eq!(post(&app, &format!("gather?attempt_id={d}&round=1"), &no_key, FAKE_TOKEN).await.0, 200);
+    assert_eq!(send_amd(*d, sd, "machine_end_beep").await, empty);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fake.modified.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the control's Modify Call never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The other verdicts were answered first; give any stray Modify Call time to land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let voicemail = format!("{}/webhooks/twilio/voicemail?attempt_id={d}", app.base);
+    assert_eq!(
+        *fake.modified.lock().unwrap(),
+        vec![(sd.clone(), vec![("Url".to_string(), voicemail), ("Method".to_string(), "POST".to_string())])],
+        "only the call nobody pressed a key on is modified"
+    );
+
+    // The final callbacks, as Twilio sends them with AMD on (AnsweredBy repeated).
+    let finals = [
+        (a, sa, Some("machine_end_beep")),
+        (b, sb, None),
+        (c, sc, Some("machine_end_beep")),
+        (d, sd, Some("machine_end_beep")),
+    ];
+    for (id, sid, by) in finals {
+        let mut done = vec![
+            ("CallSid", sid.as_str()),
+            ("CallStatus", "completed"),
+            ("SequenceNumber", "9"),
+            ("CallDuration", "40"),
+        ];
+        if let Some(by) = by {
+            done.push(("AnsweredBy", by));
+        }
+        assert_eq!(post(&app, &hook("status", *id), &done, FAKE_TOKEN).await, empty, "attempt {id}");
+    }
+    let row = |id: i64| -> (String, Option<String>, Option<String>, Option<String>) {
+        app.db()
+            .query_row("SELECT status, answered_by, digits, transfer_result FROM attempts WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap()
+    };
+    let o = |v: &str| Some(v.to_string());
+    assert_eq!(
+        row(*a),
+        ("completed".into(), o("machine_end_beep"), o("1"), o("connected")),
+        "pressed 1, agent took it"
+    );
+    assert_eq!(row(*b), ("transfer_failed".into(), o("fax"), o("1"), o("failed")), "pressed 1, agent busy");
+    assert_eq!(row(*c), ("completed".into(), o("machine_end_beep"), o("2"), None), "pressed 2");
+    assert_eq!(row(*d), ("voicemail".into(), o("machine_end_beep"), None, None), "no key: the machine verdict stands");
+    let lead_status = "SELECT l.status FROM leads l JOIN attempts a ON a.lead_id = l.id WHERE a.id = ?1";
+    assert_eq!(column(&app, lead_status, *c).as_deref(), Some("do_not_call"), "the opt-out stands");
+    assert_eq!(column(&app, lead_status, *a).as_deref(), Some("completed"));
 }

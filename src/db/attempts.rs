@@ -134,6 +134,14 @@ pub fn on_dnc(tx: &Tx, phone: &str) -> anyhow::Result<bool> {
 /// Moves a lead's next eligible time (e.g. to when its calling hours open).
 /// Puts a due lead back to wait until `next_ms`, with the reason shown on the
 /// dashboard (`calling_hours` | `no_local_number` | `lead_24h_cap`).
+/// Whether the lead has a call under way (an attempt still holding its slot), from
+/// any schedule or a test call: a second call to it must wait.
+pub fn lead_in_call(tx: &Tx, lead_id: i64) -> anyhow::Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM attempts WHERE lead_id = ?1 AND ended_at IS NULL)")?
+        .query_row([lead_id], |r| r.get(0))?)
+}
+
 pub fn defer(tx: &Tx, lead_id: i64, next_ms: i64, reason: &str) -> anyhow::Result<()> {
     tx.prepare_cached("UPDATE leads SET next_call_at = ?2, wait_reason = ?3 WHERE id = ?1")?
         .execute(params![lead_id, next_ms, reason])?;
@@ -223,6 +231,10 @@ pub fn insert(tx: &Tx, a: &NewAttempt, now_ms: i64) -> anyhow::Result<i64> {
         a.lead.campaign_id
     ])?;
     let id = tx.last_insert_rowid();
+    if a.lead.schedule_id.is_none() {
+        // A test call: the lead's own status and schedule are not its business.
+        return Ok(id);
+    }
     tx.prepare_cached(
         "UPDATE leads SET status = 'dialing', attempts = attempts + 1, next_call_at = NULL, wait_reason = NULL,
                           updated_at = ?2
@@ -306,11 +318,14 @@ pub fn set_status(tx: &Tx, a: &AttemptState, status: Status, p: &Progress, now_m
          WHERE id = ?1",
     )?
     .execute(params![a.id, status.as_str(), p.answered_by, p.duration_seconds, p.error, answered_at, ended_at])?;
-    tx.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![
-        a.lead_id,
-        status.as_str(),
-        now_ms
-    ])?;
+    if a.schedule_id.is_none() {
+        // A test call's outcome is its own; the lead keeps its status.
+        return Ok(());
+    }
+    // An opt-out is final whatever arrives later (a late progress event, the
+    // reconciler): a lead marked `do_not_call` is never un-marked here.
+    tx.prepare_cached("UPDATE leads SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> 'do_not_call'")?
+        .execute(params![a.lead_id, status.as_str(), now_ms])?;
     Ok(())
 }
 
@@ -332,7 +347,7 @@ pub fn set_next_step(
     if let Some(at) = retry_at_ms {
         tx.prepare_cached(
             "UPDATE leads SET status = 'scheduled', next_call_at = ?2, wait_reason = 'retry', updated_at = ?3
-             WHERE id = ?1",
+             WHERE id = ?1 AND status <> 'do_not_call'",
         )?
         .execute(params![a.lead_id, at, now_ms])?;
     }
@@ -348,13 +363,24 @@ pub fn end(tx: &Tx, attempt_id: i64, now_ms: i64) -> anyhow::Result<()> {
 
 /// Undoes a claim whose request the provider refused without processing it: the
 /// attempt row goes (no call exists, nothing was charged), the caller number gets its
-/// slot back, and the lead returns to the queue at `retry_at_ms`.
-pub fn unplace(tx: &Tx, a: &AttemptState, retry_at_ms: i64, now_ms: i64) -> anyhow::Result<()> {
-    tx.prepare_cached("DELETE FROM attempts WHERE id = ?1")?.execute([a.id])?;
+/// slot back, and the lead returns to the queue at `retry_at_ms`. A test call (no
+/// schedule) has no queue to return to: its attempt is kept as `failed` with `why`,
+/// so the operator sees what happened, and its slot is returned the same way.
+pub fn unplace(tx: &Tx, a: &AttemptState, retry_at_ms: i64, why: &str, now_ms: i64) -> anyhow::Result<()> {
     crate::db::numbers::release(tx, a.caller_number_id, &a.usage_day, now_ms)?;
+    if a.schedule_id.is_none() {
+        tx.prepare_cached(
+            "UPDATE attempts SET status = 'failed', error = ?2, ended_at = COALESCE(ended_at, ?3),
+                                 next_step = 'not placed; a test call is never retried'
+             WHERE id = ?1",
+        )?
+        .execute(params![a.id, why, now_ms])?;
+        return Ok(());
+    }
+    tx.prepare_cached("DELETE FROM attempts WHERE id = ?1")?.execute([a.id])?;
     tx.prepare_cached(
         "UPDATE leads SET status = 'scheduled', next_call_at = ?2, attempts = MAX(attempts - 1, 0), updated_at = ?3
-         WHERE id = ?1",
+         WHERE id = ?1 AND status <> 'do_not_call'",
     )?
     .execute(params![a.lead_id, retry_at_ms, now_ms])?;
     Ok(())

@@ -118,12 +118,13 @@ pub fn upsert(tx: &Tx, lead: &NewLead, import_id: i64, now_ms: i64) -> anyhow::R
             tx.prepare_cached(
                 "UPDATE leads SET
                     whatsapp = CASE WHEN whatsapp = '' THEN ?2 ELSE whatsapp END,
-                    name     = CASE WHEN name = ''     THEN ?3 ELSE name END,
+                    name     = CASE WHEN name = '' OR test_only = 1 THEN ?3 ELSE name END,
                     email    = CASE WHEN email = ''    THEN ?4 ELSE email END,
                     partner  = CASE WHEN partner = ''  THEN ?5 ELSE partner END,
                     state    = CASE WHEN state = ''    THEN ?6 ELSE state END,
                     consent_at = COALESCE(consent_at, ?8),
                     consent_source = CASE WHEN consent_source = '' THEN ?9 ELSE consent_source END,
+                    test_only = 0,
                     updated_at = ?7
                  WHERE id = ?1",
             )?
@@ -260,7 +261,8 @@ pub fn statuses(tx: &Tx, ids: &[i64]) -> anyhow::Result<Vec<(i64, Option<Status>
 pub fn schedulable_ids(tx: &Tx, filter: &LeadFilter) -> anyhow::Result<Vec<i64>> {
     let mut args = Vec::new();
     let where_sql = filter.sql(&mut args);
-    let sql = format!("SELECT id FROM leads WHERE {where_sql} AND status = 'pending' ORDER BY id");
+    // Leads made by a test call are only scheduled when ticked by hand.
+    let sql = format!("SELECT id FROM leads WHERE {where_sql} AND status = 'pending' AND test_only = 0 ORDER BY id");
     let ids = tx
         .prepare(&sql)?
         .query_map(params_from_iter(args), |r| r.get(0))?

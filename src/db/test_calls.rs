@@ -1,7 +1,9 @@
 //! Test calls: one call placed now to a number the operator types, through a
 //! campaign's call flow, outside any schedule (never retried, see
 //! `calls::after_final`). The number becomes (or already is) a lead, so the call has
-//! the same attempt row, caps and DNC checks as any other.
+//! an attempt row and the same caps and DNC checks as any other; the lead's own
+//! status is left alone (`db::attempts` skips leads for attempts without a schedule).
+//! A lead made here is `test_only`: "select all" scheduling leaves it out.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -14,6 +16,8 @@ pub enum Busy {
     /// The lead is in a schedule (waiting or being dialled): a test call would be a
     /// second call to it.
     InSchedule(String),
+    /// The lead is marked `do_not_call` or `invalid`.
+    Marked(String),
 }
 
 /// The lead with `phone` (E.164), created when absent as "Test call" with `zones`
@@ -33,15 +37,27 @@ pub fn lead_for(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
+    // A call to the number already under way (another test call): not a second one.
+    if let Some((id, ..)) = &found
+        && crate::db::attempts::lead_in_call(tx, *id)?
+    {
+        return Ok(Err(Busy::InSchedule("in a call".into())));
+    }
     let (id, timezone, state, has_consent) = match found {
         Some((_, status, ..)) if matches!(status.as_str(), "scheduled" | "dialing" | "ringing" | "in_progress") => {
             return Ok(Err(Busy::InSchedule(status)));
         }
+        // Opted out (even if the DNC entry was removed since: removal never un-marks
+        // a lead) or a number the provider refused: not called, not even as a test.
+        Some((_, status, ..)) if matches!(status.as_str(), "do_not_call" | "invalid") => {
+            return Ok(Err(Busy::Marked(status)));
+        }
         Some((id, _, timezone, state, consent)) => (id, timezone, state, consent),
         None => {
             tx.execute(
-                "INSERT INTO leads (uuid, phone, name, timezone, timezone_source, status, created_at, updated_at)
-                 VALUES (?1, ?2, 'Test call', ?3, ?4, 'pending', ?5, ?5)",
+                "INSERT INTO leads (uuid, phone, name, timezone, timezone_source, status, test_only, created_at,
+                                    updated_at)
+                 VALUES (?1, ?2, 'Test call', ?3, ?4, 'pending', 1, ?5, ?5)",
                 params![
                     uuid::Uuid::new_v4().to_string(),
                     phone,

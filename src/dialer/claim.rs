@@ -88,6 +88,8 @@ pub enum Claim {
 }
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// How long a due lead waits when a call to it (a test call) is still under way.
+const IN_CALL_WAIT_MS: i64 = 60_000;
 
 /// How many due leads one claim looks at before giving the writer back.
 const SCAN: u32 = 64;
@@ -126,6 +128,11 @@ fn claim_with(tx: &Tx, rules: &Rules, rotation: &mut Option<Pool>, now: DateTime
     'leads: for lead in db::attempts::due_leads_except(tx, now_ms, SCAN, &paced)? {
         if db::attempts::on_dnc(tx, &lead.phone)? {
             db::leads::set_status(tx, lead.id, Status::DoNotCall, now_ms)?;
+            continue;
+        }
+        if db::attempts::lead_in_call(tx, lead.id)? {
+            // A test call to this number is under way: never two calls at once.
+            db::attempts::defer(tx, lead.id, now_ms + IN_CALL_WAIT_MS, "in_call")?;
             continue;
         }
         let campaign = limits.settings(lead.campaign_id).clone();

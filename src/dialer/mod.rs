@@ -285,20 +285,21 @@ fn record(
             let states: Vec<&str> = call.states.iter().map(String::as_str).collect();
             let gate = call.compliance.gate_with(call.window, call.allowed_days);
             let next = gate.next_open(&call.zones, &states, db::from_ms(now_ms)).unwrap_or(retry_at);
-            db::attempts::unplace(tx, &attempt, db::to_ms(next), now_ms)?;
+            let why = "not placed: the number's calling hours closed while the request was retried";
+            db::attempts::unplace(tx, &attempt, db::to_ms(next), why, now_ms)?;
             return Ok(true);
         }
         NotPlaced::Provider(e, action) => (e, action),
     };
     let status = match action {
         Action::RetryWithBackoff | Action::LowerConcurrency | Action::PauseForCredentials => {
-            db::attempts::unplace(tx, &attempt, db::to_ms(retry_at), now_ms)?;
+            db::attempts::unplace(tx, &attempt, db::to_ms(retry_at), &format!("not placed: {error}"), now_ms)?;
             return Ok(true);
         }
         Action::DropCallerId => {
             // The number cannot dial on this account: out of rotation (with its reason
             // in the number's history), and the lead goes to another number.
-            db::attempts::unplace(tx, &attempt, now_ms, now_ms)?;
+            db::attempts::unplace(tx, &attempt, now_ms, &format!("not placed: {error}"), now_ms)?;
             let reason = format!("the provider refused it as caller ID: {error}");
             let change = db::number_admin::Change {
                 rotation_enabled: Some(false),

@@ -158,7 +158,8 @@ fn resolve(tx: &db::Tx, seen: &AttemptState, found: Found, now_ms: i64) -> anyho
         Found::None => {
             // Not placed: the provider has no call to this number from this caller ID
             // since the attempt. The claim is undone and the lead dialled again now.
-            db::attempts::unplace(tx, &current, now_ms, now_ms)?;
+            let why = "not placed: no reply, and the provider has no record of the call";
+            db::attempts::unplace(tx, &current, now_ms, why, now_ms)?;
             Ok(true)
         }
     }

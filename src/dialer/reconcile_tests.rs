@@ -158,3 +158,25 @@ fn orphans_of_a_previous_run_wait_the_reconcile_delay_and_those_of_this_run_long
     let c = cutoffs(now, now - 3_600_000, stale, after);
     assert_eq!(c.orphan_ms, now - 5 * 60_000);
 }
+
+#[test]
+fn an_opt_out_stays_whatever_the_reconciler_finds_later() {
+    let s = store();
+    add_numbers(&s.db, &[("+12022370100".into(), 100, 5)]);
+    seed_leads(&s.db, &plain_leads(1), t0());
+    let call = dial(claim_at(&s.db, &rules("UTC", LocalPresence::Off, 10), t0()));
+    let id = call.attempt_id;
+    s.db.write_blocking(move |tx| {
+        db::attempts::set_provider_call_id(tx, id, "v3:x")?;
+        let a = db::call_flow::get(tx, id)?.unwrap();
+        db::call_flow::opt_out(tx, &a, db::to_ms(t0()))?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(lead_status(&s.db), "do_not_call");
+    // The call's final webhook was lost; the provider no longer reports it.
+    assert!(reconcile(&s.db, id, Found::None, t0() + Duration::hours(2)));
+    assert_eq!(attempt(&s.db, id).unwrap().status, Status::Unknown);
+    assert_eq!(lead_status(&s.db), "do_not_call", "an opt-out is never undone");
+    assert_eq!(count(&s.db, "SELECT COUNT(*) FROM leads WHERE next_call_at IS NOT NULL"), 0, "and never queued");
+}

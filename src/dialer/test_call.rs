@@ -26,8 +26,10 @@ pub enum Refusal {
     UnknownCampaign(i64),
     #[error("{0} is on the do-not-call list")]
     Dnc(String),
-    #[error("{0} is a lead with status {1}: it is in a schedule; test with another number")]
+    #[error("{0} is a lead with status {1}: it is in a schedule or a call; test with another number")]
     InSchedule(String, String),
+    #[error("{0} is a lead marked {1}: it is never called")]
+    Marked(String, String),
     #[error("outside calling hours for {number} (its local time){}", next.map(|n| format!("; next allowed at {} UTC", n.format("%Y-%m-%d %H:%M"))).unwrap_or_default())]
     CallingHours { number: String, next: Option<DateTime<Utc>> },
     #[error("{0} was called {1} time(s) in the last 24 hours, the most allowed")]
@@ -94,6 +96,7 @@ fn claim(
     let lead = match test_calls::lead_for(tx, phone, zones, campaign_id, now_ms)? {
         Ok(lead) => lead,
         Err(test_calls::Busy::InSchedule(status)) => return Ok(Err(Refusal::InSchedule(phone.to_string(), status))),
+        Err(test_calls::Busy::Marked(status)) => return Ok(Err(Refusal::Marked(phone.to_string(), status))),
     };
     // The same hours as a campaign call: configured ∩ campaign window, in every
     // candidate zone of the number, plus the state rules.
@@ -178,3 +181,7 @@ fn claim(
         compliance: rules.compliance.clone(),
     }))
 }
+
+#[cfg(test)]
+#[path = "test_call_tests.rs"]
+mod tests;

@@ -118,6 +118,7 @@ pub const RULES: &[Rule] = &[
     rule!("telnyx", &[(429, 429)], &["10011", "90103"], Retry, RetryWithBackoff, "Rate limit (10011) or dials-per-second limit (90103): not processed", NOT_PROCESSED),
     rule!("telnyx", &[], &["connection refused"], Retry, RetryWithBackoff, "No connection: not processed", NOT_PROCESSED),
     rule!("telnyx", AUTH, &[], Config, PauseForCredentials, "Authentication failed", TELNYX_AUTH),
+    rule!("telnyx", &[], &["422"], Config, DropCallerId, "HTTP 422 or 400 about `from` (error `source.pointer` `/from`): the caller number cannot dial on this account", "Alert naming the caller number, which leaves rotation; the lead is dialled from another"),
     rule!("telnyx", &[(422, 422)], &[], Lead, LeadInvalid, "Invalid `to` number", "Lead `invalid` with Telnyx's message"),
     rule!("telnyx", ANY_5XX, &[], Unknown, Reconcile, "Server error: the call may have been created", MAY_EXIST),
     rule!("telnyx", &[], TRANSPORT_UNKNOWN, Unknown, Reconcile, "No reply in `provider.request_timeout_seconds`, or the connection dropped", MAY_EXIST),
@@ -302,6 +303,9 @@ mod tests {
         assert_eq!(action("twilio", &e(20003)), Action::PauseForCredentials);
         assert_eq!(action("twilio", &e(401)), Action::PauseForCredentials);
         assert_eq!(action("telnyx", &e(403)), Action::PauseForCredentials);
+        // A 422 about `from` (the client's code `CALLER_ID_REFUSED`) drops the number, as 21210.
+        assert_eq!(action("telnyx", &e(crate::provider::telnyx::CALLER_ID_REFUSED)), Action::DropCallerId);
+        assert_eq!(action("telnyx", &e(10015)), Action::PauseForCredentials);
         assert_eq!(action("simulator", &e(13227)), Action::FailAndAlertGeo);
         assert_eq!(operator_text("twilio", &e(20003)), Some(TWILIO_AUTH));
         assert!(TWILIO_AUTH.contains("provider.twilio.account_sid / auth_token"));

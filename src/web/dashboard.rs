@@ -148,6 +148,7 @@ fn wait_text(reason: &str) -> &'static str {
         "no_pool_number" => "no number of its campaign's pool has room",
         "retry" => "a retry: see the attempts below",
         "no_consent" => "its campaign requires consent and none is recorded",
+        "in_call" => "a test call to this number is under way",
         _ => "waiting for its calling hours",
     }
 }

@@ -139,6 +139,7 @@ fn waiting_words(reason: &str, n: i64, state: &AppState) -> String {
         "campaign_daily_cap" => format!("{n} whose campaign reached its calls for today"),
         "no_pool_number" => format!("{n} whose campaign's number pool has no room"),
         "no_local_number" => format!("{n} waiting for a local caller ID"),
+        "in_call" => format!("{n} waiting for a test call to the same number to end"),
         other => format!("{n} waiting ({other})"),
     }
 }

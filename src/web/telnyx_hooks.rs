@@ -131,7 +131,9 @@ fn handle(tx: &Tx, event: &Event, cs: &ClientState, raw: &str, message: &str, no
     let known = Known {
         answered_by: attempt.answered_by.is_some(),
         transfer_connected: attempt.transfer_result.as_deref() == Some("connected"),
-        ended: attempt.status.is_final(),
+        // `unknown` is final for the books but not for the call: a dial that got no
+        // reply may have created it, and its webhooks adopt it and drive the flow.
+        ended: attempt.status.is_final() && attempt.status != Status::Unknown,
     };
     let decision = flow::decide(event, cs, &flow, known);
     for effect in &decision.effects {
@@ -173,5 +175,94 @@ async fn send_commands(state: AppState, call_id: String, commands: Vec<Command>)
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::dialer::fixtures::*;
+    use crate::numbers::pool::LocalPresence;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-06-10T15:00:00Z".parse().unwrap()
+    }
+
+    fn ev(kind: &str, id: &str, cs: &ClientState, extra: Value) -> Event {
+        let mut payload = json!({"call_control_id": "v3:lead", "client_state": cs.encode()});
+        if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        serde_json::from_value(json!({"event_type": kind, "id": id, "payload": payload})).unwrap()
+    }
+
+    /// One lead claimed and dialled (the default campaign: AMD `detect_message_end`).
+    fn dialled() -> (Store, i64) {
+        let s = store();
+        add_numbers(&s.db, &[("+12022370100".into(), 100, 5)]);
+        seed_leads(&s.db, &plain_leads(1), t0());
+        let call = dial(claim_at(&s.db, &rules("UTC", LocalPresence::Off, 10), t0()));
+        (s, call.attempt_id)
+    }
+
+    fn handle_at(s: &Store, kind: &str, id: &str, cs: &ClientState, extra: Value) -> Handled {
+        let (event, cs, now) = (ev(kind, id, cs, extra), cs.clone(), db::to_ms(t0()));
+        s.db.write_blocking(move |tx| handle(tx, &event, &cs, "{}", "Hello.", now)).unwrap()
+    }
+
+    fn one(s: &Store, sql: &str) -> String {
+        let sql = sql.to_string();
+        s.db.read_blocking(move |c| Ok(c.query_row(&sql, [], |r| r.get(0))?)).unwrap()
+    }
+
+    #[test]
+    fn pressing_2_is_recorded_even_when_the_gather_event_comes_after_the_hangup() {
+        let (s, id) = dialled();
+        let cs = ClientState { attempt_id: id, step: Step::Dial, to: None, from: None };
+        let g1 = cs.at(Step::Gather1);
+        handle_at(&s, "call.initiated", "e1", &cs, json!({}));
+        handle_at(&s, "call.answered", "e2", &cs, json!({}));
+        // The person pressed 2 and hung up; the hangup webhook is handled first.
+        let hangup = handle_at(&s, "call.hangup", "e4", &g1, json!({"hangup_cause": "normal_clearing"}));
+        assert_eq!(hangup.applied, Some(Applied::Final(Status::Completed)));
+        let gathered = handle_at(&s, "call.gather.ended", "e3", &g1, json!({"digits": "2", "status": "valid"}));
+        assert!(gathered.commands.is_empty(), "nothing is said to a call that is over");
+        assert_eq!(count(&s.db, "SELECT COUNT(*) FROM dnc WHERE phone = (SELECT phone FROM leads)"), 1);
+        assert_eq!(one(&s, "SELECT source FROM dnc"), "keypad");
+        assert_eq!(one(&s, "SELECT status FROM leads"), "do_not_call");
+        assert_eq!(one(&s, "SELECT digits FROM attempts"), "2");
+        assert_eq!(one(&s, "SELECT status FROM attempts"), "completed", "the attempt keeps its outcome");
+        // Redelivered: recorded once.
+        handle_at(&s, "call.gather.ended", "e3", &g1, json!({"digits": "2", "status": "valid"}));
+        assert_eq!(count(&s.db, "SELECT COUNT(*) FROM dnc_events"), 1);
+    }
+
+    #[test]
+    fn a_call_whose_dial_got_no_reply_is_adopted_and_hears_the_message() {
+        let (s, id) = dialled();
+        s.db.write_blocking(move |tx| db::reconcile::mark_unknown(tx, id, "HTTP 500")).unwrap();
+        let cs = ClientState { attempt_id: id, step: Step::Dial, to: None, from: None };
+        handle_at(&s, "call.initiated", "e1", &cs, json!({}));
+        assert_eq!(one(&s, "SELECT provider_call_id FROM attempts"), "v3:lead", "the webhook adopts the call");
+        let answered = handle_at(&s, "call.answered", "e2", &cs, json!({}));
+        assert!(answered.commands.is_empty(), "AMD: the message waits for the verdict");
+        let human = handle_at(&s, "call.machine.detection.ended", "e3", &cs, json!({"result": "human"}));
+        let steps: Vec<(&str, Step)> = human.commands.iter().map(|c| (c.action, c.state.step)).collect();
+        assert_eq!(steps, [("gather_using_speak", Step::Gather1)], "a live call gets the message");
+        assert_eq!(human.call_id, "v3:lead");
+        let g1 = cs.at(Step::Gather1);
+        let pressed = handle_at(&s, "call.gather.ended", "e4", &g1, json!({"digits": "2", "status": "valid"}));
+        let steps: Vec<(&str, Step)> = pressed.commands.iter().map(|c| (c.action, c.state.step)).collect();
+        assert_eq!(steps, [("speak", Step::OptedOut)]);
+        assert_eq!(one(&s, "SELECT status FROM leads"), "do_not_call");
+        // The hangup resolves `unknown` with the call's real outcome.
+        let ended =
+            handle_at(&s, "call.hangup", "e5", &cs.at(Step::OptedOut), json!({"hangup_cause": "normal_clearing"}));
+        assert_eq!(ended.applied, Some(Applied::Final(Status::Completed)));
+        assert_eq!(one(&s, "SELECT status FROM attempts"), "completed");
+        assert_eq!(one(&s, "SELECT status FROM leads"), "do_not_call");
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
+use crate::calls;
 use crate::campaigns::Checked;
 use crate::db::{self, call_flow::FlowAttempt};
 use crate::provider::twilio::twiml::{self, Answer, Hooks, Pressed, Speech};
@@ -210,6 +211,9 @@ pub async fn dial(
 /// message plays. It is stored; a machine after its greeting is redirected to the
 /// voicemail drop (Modify Call `Url`), or hung up on when the campaign has no
 /// voicemail message; a fax or `machine_start` is hung up on (`Status=completed`).
+/// A verdict that comes after a person pressed a key (digits or a transfer result
+/// stored) is only stored: the call is not touched, so a live transfer is not torn
+/// down and an opt-out confirmation is not followed by the voicemail drop.
 /// The Modify Call runs in the background so this reply does not wait on the provider.
 pub async fn amd(
     State(state): State<AppState>,
@@ -227,10 +231,24 @@ pub async fn amd(
         .ok_or_else(|| AppError::BadRequest("CallSid missing".into()))?;
     let attempt_id = hook.attempt.id;
     let by = answered_by.clone();
-    state.db.write(move |tx| db::call_flow::set_answered_by(tx, attempt_id, &by)).await?;
+    // The verdict is stored, and in the same transaction (after any gather or dial
+    // webhook already written) we learn whether a person has pressed a key or been
+    // transferred: then the verdict is late and wrong, and the call is left alone.
+    let interacted = state
+        .db
+        .write(move |tx| {
+            db::call_flow::set_answered_by(tx, attempt_id, &by)?;
+            Ok(db::call_flow::get(tx, attempt_id)?
+                .is_some_and(|a| calls::person_interacted(a.digits.as_deref(), a.transfer_result.as_deref())))
+        })
+        .await?;
     let voicemail_url = hook.hooks(&state).url("voicemail");
     let action = match Answer::of(Some(&answered_by)) {
         Answer::Person => None,
+        _ if interacted => {
+            tracing::info!(attempt_id, %answered_by, "AMD verdict after a key press: stored, the call is left alone");
+            None
+        }
         Answer::MachineAfterBeep if hook.flow.voicemail_message.is_some() => Some(Some(voicemail_url)),
         Answer::MachineAfterBeep | Answer::MachineStart | Answer::Fax => Some(None),
     };

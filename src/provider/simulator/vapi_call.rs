@@ -3,14 +3,18 @@
 //! (`assistantOverrides.server.url`) with its headers, through the outbox (so the
 //! callback faults apply; a forged copy carries a wrong secret). The callee comes
 //! from `script::callee`; the assistant does the talking, so keypresses do not
-//! change the outcome: a person ends the call (`customer-ended-call`).
+//! change the outcome: a person ends the call (`customer-ended-call`). The `press_2`
+//! callee asks not to be called again: halfway through the talk the assistant calls
+//! its `opt_out` function (a `tool-calls` message posted to the tool's server URL,
+//! our webhook without the per-call query, so the attempt comes from the call's
+//! metadata) and the reply's result is recorded as a step; the person then hangs up.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::config::Callee;
 use crate::provider::simulator::ledger::Entry;
-use crate::provider::simulator::outbox::{Hook, Outbox};
+use crate::provider::simulator::outbox::{Hook, Outbox, deliver_with_retries};
 use crate::provider::simulator::script::{callee, seconds_between};
 use crate::provider::simulator::{Sim, VAPI_ASSISTANT_ID};
 
@@ -79,7 +83,13 @@ async fn life(sim: &Sim, id: &str, req: &CreateRequest) {
         call.started_at = Some(Utc::now());
         call.status("in-progress").await;
         let t = seconds_between(sim.settings.talk_seconds);
-        tokio::time::sleep(t).await;
+        if entry.callee == Callee::Press2 {
+            tokio::time::sleep(t / 2).await;
+            call.tool_call("opt_out", json!({"reason": "asked not to be called again"})).await;
+            tokio::time::sleep(t - t / 2).await;
+        } else {
+            tokio::time::sleep(t).await;
+        }
         talk = Some(t.as_secs().max(1));
     }
     call.ended_at = Some(Utc::now());
@@ -107,13 +117,41 @@ impl Call<'_> {
         self.send("status-update", json!({"status": status})).await;
     }
 
-    /// Posts one `{"message": {...}}` webhook (if the request gave a server URL).
-    async fn send(&mut self, kind: &str, fields: Value) {
-        self.sim.ledger.step(
-            self.id,
-            format!("{kind}: {}", fields["endedReason"].as_str().or(fields["status"].as_str()).unwrap_or("")),
-        );
-        let Some(url) = &self.req.server_url else { return };
+    /// The assistant calls function `name`: a `tool-calls` message, whose reply the
+    /// assistant waits for, so it is posted at once (not through the outbox and its
+    /// faults) to the tool's server URL. The reply's `result` is recorded as a step.
+    async fn tool_call(&self, name: &str, arguments: Value) {
+        let Some(url) = &self.req.server_url else {
+            self.sim.ledger.step(self.id, format!("tool-calls: {name} → no server URL"));
+            return;
+        };
+        // A tool's server URL is set once on the assistant: no per-call query.
+        let url = url.split('?').next().unwrap_or(url).to_string();
+        let tool_call_id = format!("call_{}", uuid::Uuid::new_v4().simple());
+        let list =
+            json!([{"id": tool_call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]);
+        let message = self.message("tool-calls", json!({"toolCallList": list}));
+        let hook = Hook {
+            url,
+            body: json!({"message": message}).to_string().into_bytes(),
+            content_type: "application/json",
+            headers: self.req.headers.clone(),
+            forged_headers: vec![],
+        };
+        let reply = match deliver_with_retries(self.sim, &hook).await {
+            Some(resp) => resp.json::<Value>().await.unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let result = reply["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["toolCallId"] == tool_call_id.as_str()))
+            .and_then(|r| r["result"].as_str())
+            .unwrap_or("no result");
+        self.sim.ledger.step(self.id, format!("tool-calls: {name} → {result}"));
+    }
+
+    /// A server message of type `kind` about this call, with `fields` added.
+    fn message(&self, kind: &str, fields: Value) -> Value {
         let mut message = json!({
             "type": kind,
             "timestamp": Utc::now().timestamp_millis(),
@@ -134,6 +172,17 @@ impl Call<'_> {
         if let (Some(m), Some(f)) = (message.as_object_mut(), fields.as_object()) {
             m.extend(f.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        message
+    }
+
+    /// Posts one `{"message": {...}}` webhook (if the request gave a server URL).
+    async fn send(&mut self, kind: &str, fields: Value) {
+        self.sim.ledger.step(
+            self.id,
+            format!("{kind}: {}", fields["endedReason"].as_str().or(fields["status"].as_str()).unwrap_or("")),
+        );
+        let Some(url) = &self.req.server_url else { return };
+        let message = self.message(kind, fields);
         let forged = self.req.headers.iter().map(|(k, v)| (k.clone(), format!("forged-{v}"))).collect();
         self.outbox
             .send(Hook {

@@ -42,7 +42,9 @@ pub struct Known {
     /// An AMD verdict (or a machine's greeting) was already acted on.
     pub answered_by: bool,
     pub transfer_connected: bool,
-    /// The attempt has its final status: the call is over, no command can reach it.
+    /// The call is over (the attempt has its final status, `unknown` excepted: a dial
+    /// without a reply may have created a live call, which its webhooks adopt): no
+    /// command can reach it, but what the person did is still recorded.
     pub ended: bool,
 }
 
@@ -83,10 +85,12 @@ impl Decision {
     }
 }
 
-/// What `event` (with its decoded client state `state`) leads to.
+/// What `event` (with its decoded client state `state`) leads to. Once the call is
+/// over (`known.ended`) no command is sent, but the key the person pressed is kept:
+/// a `call.gather.ended` handled after `call.hangup` (late or redelivered) still
+/// records the digits and, for 2, the opt-out.
 pub fn decide(event: &Event, state: &ClientState, flow: &Flow, known: Known) -> Decision {
     let none = Decision::default();
-    let p = &event.payload;
     if state.step == Step::AgentLeg {
         return match event.event_type.as_str() {
             "call.bridged" if !known.transfer_connected => none.effect(Effect::Transfer("connected")),
@@ -97,9 +101,18 @@ pub fn decide(event: &Event, state: &ClientState, flow: &Flow, known: Known) -> 
             _ => none,
         };
     }
+    let decision = lead_leg(event, state, flow, known);
     if known.ended {
-        return none;
+        let kept = decision.effects.into_iter().filter(|e| matches!(e, Effect::Digits(_) | Effect::OptOut));
+        return Decision { commands: vec![], effects: kept.collect() };
     }
+    decision
+}
+
+/// The lead's leg: the message, the keys, the machine, the end of each spoken step.
+fn lead_leg(event: &Event, state: &ClientState, flow: &Flow, known: Known) -> Decision {
+    let none = Decision::default();
+    let p = &event.payload;
     match (event.event_type.as_str(), state.step) {
         ("call.answered", Step::Dial) if flow.amd == AmdMode::Off => none.command(gather(state, flow, Step::Gather1)),
         ("call.machine.detection.ended" | "call.machine.premium.detection.ended", Step::Dial) if !known.answered_by => {

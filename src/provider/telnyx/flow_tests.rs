@@ -134,3 +134,24 @@ fn machines_get_the_voicemail_after_the_beep_and_faxes_a_hangup() {
     let ended = Known { ended: true, ..Known::default() };
     assert_eq!(decide(&beep, &at(Step::Dial), &f, ended), Decision::default());
 }
+
+#[test]
+fn a_key_pressed_before_the_hangup_is_kept_when_its_event_comes_after() {
+    // The gather event handled after call.hangup (late or redelivered): nothing can
+    // be said any more, but the opt-out and the digits are recorded.
+    let f = flow(AmdMode::Off);
+    let ended = Known { ended: true, ..Known::default() };
+    let gathered = |digits: &str| event("call.gather.ended", with(|p| p.digits = Some(digits.into())));
+    for step in [Step::Gather1, Step::Gather2] {
+        let d = decide(&gathered("2"), &at(step), &f, ended);
+        assert_eq!((actions(&d), d.effects), (vec![], vec![Effect::OptOut]), "{step:?}");
+    }
+    let d = decide(&gathered("1"), &at(Step::Gather1), &f, ended);
+    assert_eq!((actions(&d), d.effects), (vec![], vec![Effect::Digits("1".into())]));
+    assert_eq!(decide(&gathered(""), &at(Step::Gather2), &f, ended), Decision::default());
+    // A late AMD verdict or a spoken step's end sends nothing and records nothing.
+    let human = event("call.machine.detection.ended", with(|p| p.result = Some("human".into())));
+    assert_eq!(decide(&human, &at(Step::Dial), &f, ended), Decision::default());
+    let spoken = event("call.speak.ended", Payload::default());
+    assert_eq!(decide(&spoken, &at(Step::OptedOut), &f, ended), Decision::default());
+}

@@ -8,11 +8,16 @@ use serde::Deserialize;
 
 use crate::config::Secret;
 use crate::domain::flow::AmdMode;
+use crate::domain::status::Status;
 use crate::provider::twilio::{classify, map_status};
 use crate::provider::{CallRequest, CallSnapshot, OwnedNumber, Provider, ProviderError};
 
 /// Pages of IncomingPhoneNumbers read at most (1,000 numbers each).
 const MAX_NUMBER_PAGES: usize = 100;
+
+/// Pages of Calls (To + From) read at most by `find_calls`, 50 calls each.
+const MAX_CALL_PAGES: usize = 20;
+const CALL_PAGE_SIZE: &str = "50";
 
 pub struct TwilioClient {
     http: reqwest::Client,
@@ -49,27 +54,53 @@ struct CallResource {
     date_created: Option<String>,
 }
 
+/// One page of Calls, newest first.
 #[derive(Deserialize)]
 struct CallList {
     #[serde(default)]
     calls: Vec<CallResource>,
+    /// Relative to the API base; null on the last page.
+    #[serde(default)]
+    next_page_uri: Option<String>,
 }
 
 impl CallResource {
     fn snapshot(self) -> Result<CallSnapshot, ProviderError> {
         let status = map_status(&self.status, self.answered_by.as_deref())
             .ok_or_else(|| ProviderError::Retry(format!("unknown call status {:?}", self.status)))?;
-        Ok(CallSnapshot {
-            created_at: self
-                .date_created
-                .as_deref()
-                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-                .map(|d| d.with_timezone(&chrono::Utc)),
+        Ok(self.snapshot_as(status))
+    }
+
+    /// A listed call, whatever its status: one whose status we cannot read is still
+    /// a call that exists, so it is reported `in_progress` (the reconciler adopts it
+    /// and waits for its webhooks or a later fetch) rather than dropped, which would
+    /// read as "no call" and redial the lead.
+    fn listed(self) -> CallSnapshot {
+        match map_status(&self.status, self.answered_by.as_deref()) {
+            Some(status) => self.snapshot_as(status),
+            None => {
+                let (call_id, status) = (&self.sid, &self.status);
+                tracing::warn!(%call_id, %status, "a listed call's status is unknown: taken as in progress");
+                self.snapshot_as(Status::InProgress)
+            }
+        }
+    }
+
+    fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.date_created
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc))
+    }
+
+    fn snapshot_as(self, status: Status) -> CallSnapshot {
+        CallSnapshot {
+            created_at: self.created_at(),
             call_id: self.sid,
             status,
             answered_by: self.answered_by.filter(|a| !a.is_empty()),
             duration_seconds: self.duration.and_then(|d| d.parse().ok()),
-        })
+        }
     }
 }
 
@@ -230,36 +261,55 @@ impl Provider for TwilioClient {
         Ok(Some(call.snapshot()?))
     }
 
-    /// Twilio's Read multiple Call resources, filtered by `To`, `From` and
-    /// `StartTime>` (a date), then by creation time here.
+    /// Twilio's Read multiple Call resources filtered by `To` and `From` only, then by
+    /// creation time here. No `StartTime` filter: Twilio applies it to when a call
+    /// *started*, and a call still queued (behind the account's calls-per-second
+    /// limit) has no start time, so it would be missed and the lead dialled twice.
+    /// Twilio lists newest first: pages are followed (`next_page_uri`, at most
+    /// `MAX_CALL_PAGES`) until a call created before `since` shows up. A call whose
+    /// creation time cannot be read is kept, and so is one whose status cannot.
     async fn find_calls(
         &self,
         to: &str,
         from: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<CallSnapshot>, ProviderError> {
-        let day_before = (since - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
-        let resp = self
-            .http
-            .get(self.calls_url())
-            .query(&[("To", to), ("From", from), ("StartTime>", day_before.as_str()), ("PageSize", "50")])
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .send()
-            .await
-            .map_err(|e| ProviderError::Retry(format!("list calls: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(Self::error_from(resp).await);
+        let mut calls: Vec<CallSnapshot> = Vec::new();
+        let mut request =
+            self.http.get(self.calls_url()).query(&[("To", to), ("From", from), ("PageSize", CALL_PAGE_SIZE)]);
+        for _ in 0..MAX_CALL_PAGES {
+            let resp = request
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+                .send()
+                .await
+                .map_err(|e| ProviderError::Retry(format!("list calls: {e}")))?;
+            if !resp.status().is_success() {
+                return Err(Self::error_from(resp).await);
+            }
+            let page: CallList =
+                resp.json().await.map_err(|e| ProviderError::Retry(format!("list calls: unreadable body: {e}")))?;
+            let mut reached_older = false;
+            for call in page.calls {
+                match call.created_at() {
+                    Some(t) if t < since => reached_older = true,
+                    _ => calls.push(call.listed()),
+                }
+            }
+            match page.next_page_uri {
+                Some(next) if !next.is_empty() && !reached_older => {
+                    request = self.http.get(format!("{}{next}", self.api_base));
+                }
+                _ => {
+                    calls.sort_by_key(|c| c.created_at);
+                    return Ok(calls);
+                }
+            }
         }
-        let list: CallList =
-            resp.json().await.map_err(|e| ProviderError::Retry(format!("list calls: unreadable body: {e}")))?;
-        let mut calls: Vec<CallSnapshot> = list
-            .calls
-            .into_iter()
-            .filter_map(|c| c.snapshot().ok())
-            .filter(|c| c.created_at.is_none_or(|t| t >= since))
-            .collect();
-        calls.sort_by_key(|c| c.created_at);
-        Ok(calls)
+        // Every page so far was newer than `since` and there are more: what is left
+        // unread may hold the call, so "none found" cannot be said.
+        Err(ProviderError::Retry(format!(
+            "list calls: more than {MAX_CALL_PAGES} pages of calls to {to} from {from} since {since}"
+        )))
     }
 
     /// IncomingPhoneNumbers, every page (`next_page_uri`), in the order Twilio lists them.

@@ -79,3 +79,20 @@ fn form_repeats_status_callback_events_when_encoded() {
     assert_eq!(c.calls_url(), "http://127.0.0.1:1/2010-04-01/Accounts/AC0/Calls.json");
     assert_eq!(c.call_url("CA1"), "http://127.0.0.1:1/2010-04-01/Accounts/AC0/Calls/CA1.json");
 }
+
+#[test]
+fn a_listed_call_with_an_unknown_status_is_kept_as_in_progress() {
+    let call = |status: &str| CallResource {
+        sid: "CA1".into(),
+        status: status.into(),
+        answered_by: None,
+        duration: None,
+        date_created: Some("Tue, 01 Jan 2030 12:00:05 +0000".into()),
+    };
+    let listed = call("awaiting-carrier").listed();
+    assert_eq!((listed.call_id.as_str(), listed.status), ("CA1", Status::InProgress));
+    assert_eq!(listed.created_at.map(|t| t.to_rfc3339()).as_deref(), Some("2030-01-01T12:00:05+00:00"));
+    assert_eq!(call("queued").listed().status, Status::Dialing);
+    // Fetching by id still refuses to guess (the reconciler waits on the error).
+    assert!(matches!(call("awaiting-carrier").snapshot(), Err(ProviderError::Retry(_))));
+}

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Secret;
+use crate::domain::status::Status;
 use crate::provider::vapi::{classify, ended, map_progress};
 use crate::provider::{CallRequest, CallSnapshot, OwnedNumber, Provider, ProviderError};
 
@@ -68,25 +69,49 @@ struct PhoneNumber {
 }
 
 impl CallObject {
+    /// Our status for Vapi's; None for one we do not know (`not-found`,
+    /// `deletion-failed`, anything Vapi adds later) or none at all.
+    fn status(&self) -> Option<Status> {
+        match self.status.as_deref() {
+            Some("ended") => Some(ended(self.ended_reason.as_deref().unwrap_or(""), self.started_at.is_some()).status),
+            Some(other) => map_progress(other),
+            None => None,
+        }
+    }
+
     /// None while Vapi reports a status we do not know (stored nowhere, asked again later).
     fn snapshot(self) -> Option<CallSnapshot> {
-        let status = match self.status.as_deref() {
-            Some("ended") => ended(self.ended_reason.as_deref().unwrap_or(""), self.started_at.is_some()).status,
-            Some(other) => map_progress(other)?,
-            None => return None,
-        };
+        let status = self.status()?;
+        Some(self.snapshot_as(status))
+    }
+
+    fn snapshot_as(self, status: Status) -> CallSnapshot {
         let duration_seconds = match (self.started_at, self.ended_at) {
             (Some(s), Some(e)) => Some((e - s).num_seconds().max(0)),
             _ => None,
         };
-        Some(CallSnapshot {
-            call_id: self.id,
-            status,
-            answered_by: None,
-            duration_seconds,
-            created_at: self.created_at,
-        })
+        CallSnapshot { call_id: self.id, status, answered_by: None, duration_seconds, created_at: self.created_at }
     }
+}
+
+/// The listed calls to `to`, oldest first. A call whose status we cannot read is
+/// still a call: it is kept as `in_progress`, so the reconciler adopts it and waits
+/// for its real outcome (its webhooks, or a later fetch by id) instead of reading
+/// "no call found" and dialling the person again.
+fn calls_to(calls: Vec<CallObject>, to: &str) -> Vec<CallSnapshot> {
+    let mut found: Vec<CallSnapshot> = calls
+        .into_iter()
+        .filter(|c| c.customer.as_ref().and_then(|c| c.number.as_deref()) == Some(to))
+        .map(|c| match c.status() {
+            Some(status) => c.snapshot_as(status),
+            None => {
+                tracing::warn!(call_id = %c.id, status = ?c.status, "Vapi listed a call with a status not understood");
+                c.snapshot_as(Status::InProgress)
+            }
+        })
+        .collect();
+    found.sort_by_key(|c| c.created_at);
+    found
 }
 
 impl VapiClient {
@@ -106,8 +131,8 @@ impl VapiClient {
 
     /// The `POST /call` body. The server URL is set per call (an assistant override)
     /// so each webhook carries `?attempt_id=N` and our secret header, whatever the
-    /// assistant's own server settings are; only the two messages we apply are asked
-    /// for. Errors: no `phoneNumberId` for the caller number → `Config`.
+    /// assistant's own server settings are; only the messages we act on are asked
+    /// for (the two status messages, and `tool-calls` for the `opt_out` function). Errors: no `phoneNumberId` for the caller number → `Config`.
     pub fn create_body(&self, req: &CallRequest) -> Result<Value, ProviderError> {
         let Some(phone_number_id) = req.from_provider_id.as_deref().filter(|id| !id.is_empty()) else {
             return Err(ProviderError::Config {
@@ -131,7 +156,7 @@ impl VapiClient {
                     "url": format!("{}/webhooks/vapi?attempt_id={}", s.public_url, req.attempt_id),
                     "headers": {"X-Vapi-Secret": s.webhook_secret.expose()},
                 },
-                "serverMessages": ["status-update", "end-of-call-report"],
+                "serverMessages": ["status-update", "end-of-call-report", "tool-calls"],
                 "maxDurationSeconds": s.max_call_seconds,
                 "metadata": {"attempt_id": req.attempt_id},
             },
@@ -225,7 +250,8 @@ impl Provider for VapiClient {
 
     /// `GET /call?phoneNumberId=…&createdAtGt=…&limit=100`. Vapi's list filters by
     /// phone number id and creation time but not by the customer's number, so the
-    /// `to` filter is applied here. The caller number's id comes from
+    /// `to` filter is applied here. A listed call whose status we cannot read is
+    /// returned as `in_progress` (never dropped: see [`calls_to`]). The caller number's id comes from
     /// `GET /phone-number`; an unknown `from` lists without that filter.
     async fn find_calls(&self, to: &str, from: &str, since: DateTime<Utc>) -> Result<Vec<CallSnapshot>, ProviderError> {
         let phone_number_id = self.list_numbers().await?.into_iter().find(|n| n.number == from).map(|n| n.provider_id);
@@ -236,13 +262,7 @@ impl Provider for VapiClient {
             query.push(("phoneNumberId", id));
         }
         let calls: Vec<CallObject> = Self::read(self.get("/call").query(&query).send().await, "list calls").await?;
-        let mut found: Vec<CallSnapshot> = calls
-            .into_iter()
-            .filter(|c| c.customer.as_ref().and_then(|c| c.number.as_deref()) == Some(to))
-            .filter_map(CallObject::snapshot)
-            .collect();
-        found.sort_by_key(|c| c.created_at);
-        Ok(found)
+        Ok(calls_to(calls, to))
     }
 
     /// `GET /phone-number`: the account's numbers with their ids (SIP-only entries,
@@ -297,6 +317,7 @@ mod tests {
         assert_eq!(o["server"]["url"], "https://d.example.com/webhooks/vapi?attempt_id=42");
         assert_eq!(o["server"]["headers"]["X-Vapi-Secret"], "hook-secret");
         assert_eq!(o["maxDurationSeconds"], 600);
+        assert_eq!(o["serverMessages"], json!(["status-update", "end-of-call-report", "tool-calls"]));
         assert_eq!(o["metadata"]["attempt_id"], 42);
         assert!(format!("attempt {}", i64::MAX).len() <= 40);
     }
@@ -321,7 +342,7 @@ mod tests {
         }))
         .unwrap();
         let snap = call.snapshot().unwrap();
-        assert_eq!(snap.status, crate::domain::status::Status::Busy);
+        assert_eq!(snap.status, Status::Busy);
         assert_eq!(snap.duration_seconds, None);
         let call: CallObject = serde_json::from_value(json!({
             "id": "c2", "status": "ended", "endedReason": "customer-ended-call",
@@ -330,6 +351,27 @@ mod tests {
         .unwrap();
         assert_eq!(call.snapshot().unwrap().duration_seconds, Some(60));
         let call: CallObject = serde_json::from_value(json!({"id": "c3", "status": "ringing"})).unwrap();
-        assert_eq!(call.snapshot().unwrap().status, crate::domain::status::Status::Ringing);
+        assert_eq!(call.snapshot().unwrap().status, Status::Ringing);
+    }
+
+    #[test]
+    fn a_listed_call_with_a_status_not_understood_is_found_and_waited_for() {
+        let calls: Vec<CallObject> = serde_json::from_value(json!([
+            {"id": "new", "status": "some-new-status", "customer": {"number": "+14155550123"},
+             "createdAt": "2026-11-21T10:00:02Z"},
+            {"id": "none", "customer": {"number": "+14155550123"}, "createdAt": "2026-11-21T10:00:03Z"},
+            {"id": "busy", "status": "ended", "endedReason": "customer-busy",
+             "customer": {"number": "+14155550123"}, "createdAt": "2026-11-21T10:00:01Z"},
+            {"id": "other", "status": "weird", "customer": {"number": "+14155550999"}},
+        ]))
+        .unwrap();
+        let found: Vec<(String, Status)> =
+            calls_to(calls, "+14155550123").into_iter().map(|c| (c.call_id, c.status)).collect();
+        // Not dropped (that would read as "no call" and dial the person again): found,
+        // in progress, so the reconciler adopts it and waits for its outcome.
+        assert_eq!(
+            found,
+            [("busy".into(), Status::Busy), ("new".into(), Status::InProgress), ("none".into(), Status::InProgress)]
+        );
     }
 }
