@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dialer::config::{Callee, Faults, ProviderKind, Simulator};
 use serde_json::{Value, json};
@@ -73,38 +72,6 @@ async fn campaign(app: &TestApp, name: &str, amd: &str) -> i64 {
     let (status, body) = app.post_json("/api/campaigns", json!({"name": name, "settings": settings})).await;
     assert_eq!(status, 201, "{body}");
     body["campaign"]["id"].as_i64().expect("campaign id")
-}
-
-/// Schedules every pending lead for `campaign` now, all in one batch.
-async fn schedule_pending(app: &TestApp, campaign: i64) {
-    let body = json!({
-        "select": {"status": "pending"},
-        "campaign_id": campaign,
-        "start_at": chrono::Utc::now().to_rfc3339(),
-        "parallel_calls": 20,
-        "interval_seconds": 1,
-    });
-    let (status, created) = app.post_json("/api/schedule-bulk-calls", body).await;
-    assert_eq!(status, 201, "{created}");
-}
-
-/// Waits until every lead has an outcome and every call in the ledger has ended;
-/// returns the ledger grouped by number.
-async fn settle(app: &TestApp, sim: &SimHandle, calls: usize) -> BTreeMap<String, Vec<Value>> {
-    app.wait_for(Duration::from_secs(60), "every lead reaches an outcome", support::all_leads_final).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ledger = sim.calls().await;
-        if ledger.len() >= calls && ledger.iter().all(|c| !c["ended"].is_null()) {
-            let mut by_number: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for call in ledger {
-                by_number.entry(call["to"].as_str().unwrap().to_string()).or_default().push(call);
-            }
-            return by_number;
-        }
-        assert!(Instant::now() < deadline, "the simulator's calls never all ended: {ledger:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn steps(call: &Value) -> Vec<String> {
@@ -206,9 +173,9 @@ async fn every_scripted_callee_gets_its_twiml_and_outcome_and_press_2_is_never_c
     let first = campaign(&app, "Call flow", "detect_message_end").await;
     let imported = app.import_csv(&import(&CALLEES)).await;
     assert_eq!(imported["imported"], 10, "{imported}");
-    schedule_pending(&app, first).await;
+    support::sim::schedule_pending(&app, first).await;
 
-    let ledger = settle(&app, &sim, CALLEES.len()).await;
+    let ledger = sim.settle(&app, CALLEES.len()).await;
     for (number, callee) in CALLEES {
         let calls = &ledger[number];
         assert_eq!(calls.len(), 1, "{number} ({}) dialled once: {calls:#?}", callee.as_str());
@@ -244,8 +211,8 @@ async fn every_scripted_callee_gets_its_twiml_and_outcome_and_press_2_is_never_c
         db.execute("UPDATE leads SET status = 'pending', next_call_at = NULL", []).unwrap();
     }
     let second = campaign(&app, "Call flow again", "detect_message_end").await;
-    schedule_pending(&app, second).await;
-    let ledger = settle(&app, &sim, 2 * CALLEES.len() - 1).await;
+    support::sim::schedule_pending(&app, second).await;
+    let ledger = sim.settle(&app, 2 * CALLEES.len() - 1).await;
     for (number, callee) in CALLEES {
         let dialled = if number == PRESS_2 { 1 } else { 2 };
         assert_eq!(ledger[number].len(), dialled, "{number} ({})", callee.as_str());
@@ -264,8 +231,8 @@ async fn async_amd_drops_the_voicemail_through_modify_call() {
     let app = app_for(&sim, dir.path()).await;
     let id = campaign(&app, "Async AMD", "async").await;
     app.import_csv(&import(&callees)).await;
-    schedule_pending(&app, id).await;
-    let ledger = settle(&app, &sim, callees.len()).await;
+    support::sim::schedule_pending(&app, id).await;
+    let ledger = sim.settle(&app, callees.len()).await;
 
     let message = ["Gather".to_string(), format!("Say: {MESSAGE}")];
     let with =

@@ -6,7 +6,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use dialer::config::{Callee, Faults, ProviderKind, Simulator};
@@ -25,33 +25,6 @@ async fn app_for(sim: &SimHandle, dir: &std::path::Path) -> TestApp {
     let app = support::spawn(config);
     app.ready().await;
     app
-}
-
-/// Waits until every lead has an outcome and every simulated call has ended; returns
-/// the ledger by number.
-async fn settle(app: &TestApp, sim: &SimHandle, calls: usize) -> BTreeMap<String, Vec<Value>> {
-    app.wait_for(Duration::from_secs(90), "every lead reaches an outcome", support::all_leads_final).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ledger = sim.calls().await;
-        if ledger.len() >= calls && ledger.iter().all(|c| !c["ended"].is_null()) {
-            let mut by_number: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for call in ledger {
-                assert_eq!(call["api"], "telnyx");
-                by_number.entry(call["to"].as_str().unwrap().to_string()).or_default().push(call);
-            }
-            return by_number;
-        }
-        assert!(Instant::now() < deadline, "the simulator's calls never all ended: {ledger:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn schedule_pending(app: &TestApp, campaign: i64) {
-    let body = json!({"select": {"status": "pending"}, "campaign_id": campaign,
-        "start_at": chrono::Utc::now().to_rfc3339(), "parallel_calls": 20, "interval_seconds": 1});
-    let (status, created) = app.post_json("/api/schedule-bulk-calls", body).await;
-    assert_eq!(status, 201, "{created}");
 }
 
 /// The attempt status a callee must end in with the default campaign (AMD
@@ -89,8 +62,9 @@ async fn the_main_job_runs_on_telnyx_with_one_call_per_lead_and_outcomes_matchin
     let app = app_for(&sim, dir.path()).await;
     let summary = app.import_csv(&support::leads_csv(20)).await;
     assert_eq!(summary["imported"], 20);
-    schedule_pending(&app, 1).await;
-    let ledger = settle(&app, &sim, 20).await;
+    support::sim::schedule_pending(&app, 1).await;
+    let ledger = sim.settle(&app, 20).await;
+    assert!(ledger.values().flatten().all(|c| c["api"] == "telnyx"), "every call through the Telnyx API");
 
     let db = app.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM attempts"), 20);
@@ -193,8 +167,8 @@ async fn scripted_callees_get_their_commands_and_outcomes_and_press_2_lands_on_t
     let dir = tempfile::tempdir().unwrap();
     let app = app_for(&sim, dir.path()).await;
     scripted_campaign(&app).await;
-    schedule_pending(&app, 1).await;
-    let ledger = settle(&app, &sim, CALLEES.len()).await;
+    support::sim::schedule_pending(&app, 1).await;
+    let ledger = sim.settle(&app, CALLEES.len()).await;
     assert_scripted_outcomes(&app, &ledger);
     app.stop();
 }
@@ -266,13 +240,13 @@ async fn calls_whose_dial_got_no_reply_are_adopted_and_get_the_whole_call_flow()
     let app = support::spawn(config);
     app.ready().await;
     scripted_campaign(&app).await;
-    schedule_pending(&app, 1).await;
+    support::sim::schedule_pending(&app, 1).await;
     app.wait_for(Duration::from_secs(90), "every attempt ends", |c| {
         support::all_leads_final(c) && count(c, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 0
     })
     .await;
-    let ledger = settle(&app, &sim, CALLEES.len()).await;
-    let errors = count(&app.db(), "SELECT COUNT(*) FROM attempts WHERE error LIKE '%no reply to dial%'");
+    let ledger = sim.settle(&app, CALLEES.len()).await;
+    let errors = count(&app.db(), "SELECT COUNT(*) FROM attempts WHERE error LIKE '%no reply to create-call%'");
     assert_eq!(errors, CALLEES.len() as i64, "every dial's reply was lost");
     assert_scripted_outcomes(&app, &ledger);
     app.stop();
@@ -383,12 +357,12 @@ async fn dials_without_a_reply_are_adopted_from_their_webhooks_or_closed_unknown
     app.ready().await;
     // 16 leads: at least 16 dials, so both faults occur (all but certainly).
     app.import_csv(&support::leads_csv(16)).await;
-    schedule_pending(&app, 1).await;
+    support::sim::schedule_pending(&app, 1).await;
     app.wait_for(Duration::from_secs(60), "every attempt ends", |c| {
         support::all_leads_final(c) && count(c, "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL") == 0
     })
     .await;
-    let ledger = settle(&app, &sim, 0).await;
+    let ledger = sim.settle(&app, 0).await;
     let faults = sim.ledger().await["faults"].clone();
     assert!(faults["timeout_before_create"].as_u64().unwrap() >= 1, "a dial was lost before creation: {faults}");
     assert!(faults["timeout_after_create"].as_u64().unwrap() >= 1, "a dial was lost after creation: {faults}");

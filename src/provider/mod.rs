@@ -85,6 +85,19 @@ pub enum ProviderError {
     Unknown(String),
 }
 
+impl ProviderError {
+    /// A create-call request that got no HTTP reply: not connected means the request
+    /// never left (nothing was created: `Retry`); anything else (timeout, reset) may
+    /// have created the call (`Unknown`). Source: providers.md §1.9, §5.
+    pub fn from_send(e: &reqwest::Error, api_base: &str) -> ProviderError {
+        if e.is_connect() {
+            ProviderError::Retry(format!("cannot connect to {api_base}: {e}"))
+        } else {
+            ProviderError::Unknown(format!("no reply to create-call: {e}"))
+        }
+    }
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Short name stored on each attempt ("twilio").

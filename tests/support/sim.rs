@@ -2,8 +2,14 @@
 //! provider (`twilio`, `telnyx` or `vapi`) at it and read its ledger, which outlives
 //! an app that crashed.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use dialer::config::{Config, ProviderKind, Simulator};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::TestApp;
 
 pub struct SimHandle {
     pub base: String,
@@ -51,6 +57,40 @@ impl SimHandle {
     pub async fn calls(&self) -> Vec<serde_json::Value> {
         self.ledger().await["calls"].as_array().cloned().unwrap_or_default()
     }
+}
+
+impl SimHandle {
+    /// Waits until every lead has an outcome and at least `calls` calls are in the
+    /// ledger, all ended; returns the ledger grouped by number.
+    pub async fn settle(&self, app: &TestApp, calls: usize) -> BTreeMap<String, Vec<Value>> {
+        app.wait_for(Duration::from_secs(90), "every lead reaches an outcome", crate::support::all_leads_final).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ledger = self.calls().await;
+            if ledger.len() >= calls && ledger.iter().all(|c| !c["ended"].is_null()) {
+                let mut by_number: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+                for call in ledger {
+                    by_number.entry(call["to"].as_str().unwrap().to_string()).or_default().push(call);
+                }
+                return by_number;
+            }
+            assert!(Instant::now() < deadline, "the simulator's calls never all ended: {ledger:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Schedules every pending lead for `campaign` now, in batches of 20 a second apart.
+pub async fn schedule_pending(app: &TestApp, campaign: i64) {
+    let body = json!({
+        "select": {"status": "pending"},
+        "campaign_id": campaign,
+        "start_at": chrono::Utc::now().to_rfc3339(),
+        "parallel_calls": 20,
+        "interval_seconds": 1,
+    });
+    let (status, created) = app.post_json("/api/schedule-bulk-calls", body).await;
+    assert_eq!(status, 201, "{created}");
 }
 
 impl Drop for SimHandle {

@@ -189,10 +189,7 @@ impl Provider for TelnyxClient {
                 Err(e) => Err(ProviderError::Unknown(format!("unreadable dial response: {e}"))),
             },
             Ok(resp) => Err(Self::error_from(resp).await),
-            Err(e) if e.is_connect() => {
-                Err(ProviderError::Retry(format!("cannot connect to {}: {e}", self.settings.api_base)))
-            }
-            Err(e) => Err(ProviderError::Unknown(format!("no reply to dial: {e}"))),
+            Err(e) => Err(ProviderError::from_send(&e, &self.settings.api_base)),
         }
     }
 

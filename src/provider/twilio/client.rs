@@ -236,9 +236,7 @@ impl Provider for TwilioClient {
                 Err(e) => Err(ProviderError::Unknown(format!("unreadable create-call response: {e}"))),
             },
             Ok(resp) => Err(Self::error_from(resp).await),
-            // Not connected: the request never left, so nothing was created.
-            Err(e) if e.is_connect() => Err(ProviderError::Retry(format!("cannot connect to {}: {e}", self.api_base))),
-            Err(e) => Err(ProviderError::Unknown(format!("no reply to create-call: {e}"))),
+            Err(e) => Err(ProviderError::from_send(&e, &self.api_base)),
         }
     }
 

@@ -226,11 +226,7 @@ impl Provider for VapiClient {
                 Err(e) => Err(ProviderError::Unknown(format!("unreadable create-call response: {e}"))),
             },
             Ok(resp) => Err(Self::error_from(resp).await),
-            // Not connected: the request never left, so nothing was created.
-            Err(e) if e.is_connect() => {
-                Err(ProviderError::Retry(format!("cannot connect to {}: {e}", self.settings.api_base)))
-            }
-            Err(e) => Err(ProviderError::Unknown(format!("no reply to create-call: {e}"))),
+            Err(e) => Err(ProviderError::from_send(&e, &self.settings.api_base)),
         }
     }
 
