@@ -85,6 +85,16 @@ pub enum ProviderError {
     Unknown(String),
 }
 
+/// The HTTP client every provider client uses: 5 s to connect, `request_timeout`
+/// for a whole request (past it a create-call's outcome is unknown), our user agent.
+pub fn http_client(request_timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(request_timeout)
+        .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
 impl ProviderError {
     /// A create-call request that got no HTTP reply: not connected means the request
     /// never left (nothing was created: `Retry`); anything else (timeout, reset) may

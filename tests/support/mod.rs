@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fake_twilio;
 pub mod sim;
 
 use std::net::SocketAddr;

@@ -70,6 +70,16 @@ impl Sim {
         fault
     }
 
+    /// Holds a request past the client's patience (`faults.hang_seconds`), or until
+    /// shutdown: the "timeout" faults.
+    pub async fn hang(&self) {
+        let hold = std::time::Duration::from_secs_f64(self.settings.faults.hang_seconds.max(0.0));
+        tokio::select! {
+            _ = tokio::time::sleep(hold) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+
     pub fn ledger_forged_accepted(&self) {
         self.forged_accepted.fetch_add(1, Ordering::Relaxed);
     }

@@ -63,7 +63,6 @@ async fn dial(
     }
     let fault = sim.draw_create_fault();
     let created = fault.creates().then(|| call::start(&sim, &calls, dial));
-    let hang = std::time::Duration::from_secs_f64(sim.settings.faults.hang_seconds.max(0.0));
     match fault {
         CreateFault::RateLimited => error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -75,7 +74,7 @@ async fn dial(
             error(StatusCode::INTERNAL_SERVER_ERROR, "10007", "Unexpected error", "An unexpected error occurred.")
         }
         CreateFault::TimeoutBeforeCreate | CreateFault::TimeoutAfterCreate => {
-            tokio::time::sleep(hang).await;
+            sim.hang().await;
             error(StatusCode::GATEWAY_TIMEOUT, "10007", "Timeout", "The request timed out.")
         }
         CreateFault::None => Json(json!({"data": created.unwrap_or(Value::Null)})).into_response(),

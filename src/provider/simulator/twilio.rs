@@ -2,8 +2,6 @@
 //! faults of `[simulator.faults]`), Fetch Call, Read Calls, Modify Call, and Read
 //! IncomingPhoneNumbers. Calls are answered from the ledger.
 
-use std::time::Duration;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -57,15 +55,6 @@ fn server_error() -> Response {
     twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "An internal server error has occurred")
 }
 
-/// Holds a request past the client's patience (`faults.hang_seconds`), or until shutdown.
-async fn hang(sim: &Sim) {
-    let hold = Duration::from_secs_f64(sim.settings.faults.hang_seconds.max(0.0));
-    tokio::select! {
-        _ = tokio::time::sleep(hold) => {}
-        _ = sim.shutdown.cancelled() => {}
-    }
-}
-
 async fn create_call(State(sim): State<Sim>, Path(sid): Path<String>, headers: HeaderMap, body: String) -> Response {
     if !authorized(&headers, &sid, &sim.twilio_token) {
         return unauthorized();
@@ -85,7 +74,7 @@ async fn create_call(State(sim): State<Sim>, Path(sid): Path<String>, headers: H
         }
         CreateFault::ServerError => return server_error(),
         CreateFault::TimeoutBeforeCreate => {
-            hang(&sim).await;
+            sim.hang().await;
             return server_error();
         }
         _ => {}
@@ -96,7 +85,7 @@ async fn create_call(State(sim): State<Sim>, Path(sid): Path<String>, headers: H
         CreateFault::ServerErrorAfterCreate => server_error(),
         CreateFault::TimeoutAfterCreate => {
             // The client gave up long ago; the call is real all the same.
-            hang(&sim).await;
+            sim.hang().await;
             (StatusCode::CREATED, Json(created)).into_response()
         }
         _ => (StatusCode::CREATED, Json(created)).into_response(),

@@ -4,8 +4,6 @@
 //! `GET /phone-number`, all behind `Authorization: Bearer` with the simulator's key.
 //! Calls are answered from the ledger; each call's life is in `vapi_call`.
 
-use std::time::Duration;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,15 +66,6 @@ fn refusal(headers: &HeaderMap) -> Option<Response> {
     ))
 }
 
-/// Holds a request past the client's patience (`faults.hang_seconds`), or until shutdown.
-async fn hang(sim: &Sim) {
-    let hold = Duration::from_secs_f64(sim.settings.faults.hang_seconds.max(0.0));
-    tokio::select! {
-        _ = tokio::time::sleep(hold) => {}
-        _ = sim.shutdown.cancelled() => {}
-    }
-}
-
 fn server_error() -> Response {
     vapi_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
 }
@@ -132,7 +121,7 @@ async fn create_call(State(sim): State<Sim>, headers: HeaderMap, body: String) -
         CreateFault::RateLimited => return vapi_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
         CreateFault::ServerError => return server_error(),
         CreateFault::TimeoutBeforeCreate => {
-            hang(&sim).await;
+            sim.hang().await;
             return server_error();
         }
         _ => {}
@@ -149,7 +138,7 @@ async fn create_call(State(sim): State<Sim>, headers: HeaderMap, body: String) -
         CreateFault::ServerErrorAfterCreate => server_error(),
         CreateFault::TimeoutAfterCreate => {
             // The client gave up long ago; the call is real all the same.
-            hang(&sim).await;
+            sim.hang().await;
             (StatusCode::CREATED, Json(created)).into_response()
         }
         _ => (StatusCode::CREATED, Json(created)).into_response(),

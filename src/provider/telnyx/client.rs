@@ -90,11 +90,7 @@ const MAX_PAGES: u32 = 40;
 
 impl TelnyxClient {
     pub fn new(settings: Settings) -> anyhow::Result<TelnyxClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::provider::http_client(settings.request_timeout)?;
         let settings = Settings {
             api_base: settings.api_base.trim_end_matches('/').to_string(),
             public_url: settings.public_url.trim_end_matches('/').to_string(),

@@ -136,11 +136,7 @@ struct ErrorBody {
 
 impl TwilioClient {
     pub fn new(settings: Settings) -> anyhow::Result<TwilioClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::provider::http_client(settings.request_timeout)?;
         Ok(TwilioClient {
             http,
             api_base: settings.api_base.trim_end_matches('/').to_string(),

@@ -116,11 +116,7 @@ fn calls_to(calls: Vec<CallObject>, to: &str) -> Vec<CallSnapshot> {
 
 impl VapiClient {
     pub fn new(settings: Settings) -> anyhow::Result<VapiClient> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("dialer/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::provider::http_client(settings.request_timeout)?;
         let settings = Settings {
             api_base: settings.api_base.trim_end_matches('/').to_string(),
             public_url: settings.public_url.trim_end_matches('/').to_string(),
