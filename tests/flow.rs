@@ -31,14 +31,7 @@ async fn twenty_leads_in_batches_of_five_reach_outcomes_within_limits() {
     let ids: Vec<i64> = leads["leads"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), 20);
 
-    let start = Utc::now() + chrono::Duration::seconds(1);
-    let (status, created) = app
-        .post_json(
-            "/api/schedule-bulk-calls",
-            json!({"lead_ids": ids, "start_at": start.to_rfc3339(), "parallel_calls": 5, "interval_seconds": 1}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    let created = app.schedule_leads(&ids, 5).await;
     assert_eq!(created["total_leads"], 20);
     assert_eq!(created["total_batches"], 4);
     let sched = app.get_json("/api/scheduled-bulk-calls").await;

@@ -68,14 +68,7 @@ async fn main_job_with_vapi_against_the_simulator() {
     assert_eq!(summary["imported"], LEADS);
     let leads = app.get_json("/api/leads?limit=100").await;
     let ids: Vec<i64> = leads["leads"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
-    let start = Utc::now() + chrono::Duration::seconds(1);
-    let (status, created) = app
-        .post_json(
-            "/api/schedule-bulk-calls",
-            json!({"lead_ids": ids, "start_at": start.to_rfc3339(), "parallel_calls": 5, "interval_seconds": 1}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    app.schedule_leads(&ids, 5).await;
 
     // An opted-out lead is `do_not_call` while its call goes on: wait for the calls too.
     app.wait_for(Duration::from_secs(60), "every lead reaches an outcome and every call ends", |c| {
@@ -192,14 +185,7 @@ async fn main_job_with_vapi_against_the_simulator() {
         .iter()
         .map(|p| db.query_row("SELECT id FROM leads WHERE phone = ?1", [p], |r| r.get(0)).unwrap())
         .collect();
-    let start = Utc::now() + chrono::Duration::seconds(1);
-    let (status, created) = app
-        .post_json(
-            "/api/schedule-bulk-calls",
-            json!({"lead_ids": ids, "start_at": start.to_rfc3339(), "parallel_calls": 5, "interval_seconds": 1}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
+    app.schedule_leads(&ids, 5).await;
     app.wait_for(Duration::from_secs(60), "the busy lead is dialled again", |c| {
         count(c, "SELECT COUNT(*) FROM attempts") == LEADS as i64 + 1 && support::all_leads_final(c)
     })

@@ -178,6 +178,17 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Schedules `ids` to start in a second, `parallel` calls a batch, batches a second
+    /// apart; asserts the 201 and returns the reply.
+    pub async fn schedule_leads(&self, ids: &[i64], parallel: u32) -> serde_json::Value {
+        let start = chrono::Utc::now() + chrono::Duration::seconds(1);
+        let body = serde_json::json!({"lead_ids": ids, "start_at": start.to_rfc3339(), "parallel_calls": parallel,
+                                      "interval_seconds": 1});
+        let (status, created) = self.post_json("/api/schedule-bulk-calls", body).await;
+        assert_eq!(status, 201, "{created}");
+        created
+    }
+
     pub async fn import_csv(&self, csv: &str) -> serde_json::Value {
         let resp = self
             .http
