@@ -75,6 +75,8 @@ pub async fn run(
         places: Arc::new(Places::new(NpaMap::embedded(), tz_map)),
         rotation: Arc::default(),
         compliance,
+        metrics: Arc::default(),
+        auth: Arc::default(),
     };
 
     if state.provider.name() == "vapi" {

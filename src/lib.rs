@@ -9,6 +9,8 @@ pub mod calls;
 pub mod campaigns;
 /// Command line.
 pub mod cli;
+/// Users, passwords, sessions, API tokens, CSRF and the login rate limit.
+pub mod auth;
 /// Calling hours and phone → time zone data (pure rules).
 pub mod compliance;
 /// Configuration tree and its validation.
@@ -21,6 +23,8 @@ pub mod dialer;
 pub mod domain;
 /// CSV import of leads.
 pub mod leads;
+/// Prometheus counters and histograms.
+pub mod metrics;
 /// Caller-ID rotation (pure pick).
 pub mod numbers;
 /// Telephony providers behind one trait, and the simulated carrier.

@@ -35,6 +35,10 @@ pub struct AppState {
     pub rotation: Arc<Mutex<Option<Pool>>>,
     /// Calling hours: profile, configured window and state rules.
     pub compliance: Arc<Compliance>,
+    /// Prometheus counters and histograms.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Login throttling and the first-run setup token (in memory).
+    pub auth: Arc<crate::auth::AuthState>,
 }
 
 /// Wake-ups: the scheduler sleeps until its next due batch or until a schedule
@@ -96,6 +100,16 @@ impl AppState {
 
     pub fn update_loops(&self, f: impl FnOnce(&mut LoopStatus)) {
         f(&mut self.loops.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// (scheduler alive, call loop alive) at `now`: each reported within its bound.
+    /// The scheduler wakes at least every 5 minutes and the call loop every minute,
+    /// so silence past 330 s / 90 s means a loop is stuck or dead. Used by `/healthz`
+    /// and the systemd watchdog.
+    pub fn loops_alive(&self, now: DateTime<Utc>) -> (bool, bool) {
+        let loops = self.loops();
+        let fresh = |t: Option<DateTime<Utc>>, secs: i64| t.is_some_and(|t| (now - t).num_seconds() <= secs);
+        (fresh(loops.scheduler_alive_at, 330), fresh(loops.dialer_alive_at, 90))
     }
 
     pub fn loops(&self) -> LoopStatus {

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_call_flow.sql"),
     include_str!("../../migrations/0011_number_provider_id.sql"),
     include_str!("../../migrations/0012_test_call_leads.sql"),
+    include_str!("../../migrations/0013_auth.sql"),
 ];
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.

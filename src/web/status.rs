@@ -152,11 +152,7 @@ pub async fn api_status(State(state): State<AppState>) -> Result<Json<Snapshot>,
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let now = Utc::now();
     let db_ok = state.db.ping_write().await.is_ok();
-    let loops = state.loops();
-    // The scheduler wakes at least every 5 minutes and the call loop every minute.
-    let fresh = |t: Option<chrono::DateTime<Utc>>, secs: i64| t.is_some_and(|t| (now - t).num_seconds() <= secs);
-    let scheduler_ok = fresh(loops.scheduler_alive_at, 330);
-    let dialer_ok = fresh(loops.dialer_alive_at, 90);
+    let (scheduler_ok, dialer_ok) = state.loops_alive(now);
     let ok = db_ok && scheduler_ok && dialer_ok;
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "unhealthy" },

@@ -1,5 +1,9 @@
 //! Command line: `dialer serve | import FILE | config example | check-config | migrate | plan |
-//! simulator --bind ADDR | numbers provider-list | numbers provider-import`.
+//! simulator --bind ADDR | numbers provider-list | numbers provider-import |
+//! admin create|reset-password | token create|list|revoke | backup FILE | restore FILE`.
+
+mod admin;
+mod backup;
 
 use std::path::PathBuf;
 
@@ -56,6 +60,26 @@ pub enum Command {
         #[command(subcommand)]
         command: NumbersCommand,
     },
+    /// Dashboard users.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// API tokens for scripts (`Authorization: Bearer TOKEN`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Write a consistent copy of the database to FILE (SQLite online backup; safe
+    /// while `dialer serve` runs).
+    Backup { file: PathBuf },
+    /// Replace the database with the backup FILE (checked first). Stop the service before.
+    Restore {
+        file: PathBuf,
+        /// Overwrite an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run only the simulated carrier (the config's `[simulator]` section) until
     /// SIGINT/SIGTERM; prints its base URL and the `[provider]` settings to use.
     Simulator {
@@ -63,6 +87,30 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8089")]
         bind: std::net::SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a dashboard user. The password is read from stdin (one line), or asked
+    /// for on the terminal.
+    Create { username: String },
+    /// Set a new password for a user and end all of their sessions.
+    ResetPassword { username: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it once on stdout (only its hash is stored).
+    Create {
+        name: String,
+        /// The token may only read (GET); it cannot change anything.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// List API tokens (name, prefix, access, created, last used, revoked).
+    List,
+    /// Revoke an API token by id or name.
+    Revoke { token: String },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +164,10 @@ pub fn main() -> anyhow::Result<()> {
         Command::Plan { calls_per_day, cap, buffer } => plan(&load()?, calls_per_day, cap, buffer),
         Command::Simulator { bind } => simulator(&load()?, bind),
         Command::Numbers { command } => provider_numbers(&load()?, command),
+        Command::Admin { command } => admin::admin(&load()?, command),
+        Command::Token { command } => admin::token(&load()?, command),
+        Command::Backup { file } => backup::backup(&load()?, &file),
+        Command::Restore { file, force } => backup::restore(&load()?, &file, force),
         Command::Migrate => {
             let config = load()?;
             Db::open(&config.database.path)?;
