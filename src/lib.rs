@@ -35,6 +35,8 @@ pub mod scheduler;
 pub mod schedules;
 /// Shared application state.
 pub mod state;
+/// systemd readiness, stopping and watchdog notifications.
+pub mod systemd;
 /// Logging setup.
 pub mod telemetry;
 /// HTTP: dashboard, API, webhooks.

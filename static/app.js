@@ -1,3 +1,9 @@
+// The session's CSRF token (base.html's meta tag), sent with every state-changing fetch.
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 // Dashboard behaviour: lead selection (per row, or every lead matching the filter),
 // the scheduling modal with its live summary, and submitting to the JSON API.
 // Plain JavaScript, no build step.
@@ -139,7 +145,7 @@
     try {
       const resp = await fetch("/api/schedule-bulk-calls", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
         body: JSON.stringify(body),
       });
       const data = await resp.json();

@@ -222,7 +222,7 @@ async fn imports_report_rejections_and_offer_them_as_csv() {
     let errors = reply["errors"].as_array().unwrap();
     assert_eq!(
         errors[0],
-        json!({"line": 51, "field": "number", "value": "555-123-4567", "reason": "fictional number (555 area code)"})
+        json!({"line": 52, "field": "number", "value": "555-123-4567", "reason": "fictional number (555 area code)"})
     );
     let csv =
         app.http.get(app.url(reply["rejected_csv"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();

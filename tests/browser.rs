@@ -50,7 +50,7 @@ async fn dashboard_journey(c: Client) {
     // 2. Upload through the form. (The page is rendered after this instant: its
     // "tomorrow" is this one, or a later one if midnight passes meanwhile.)
     let rendered_tomorrow = tomorrow_in(tz);
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     let file_input = c.wait().at_most(WAIT).for_element(Locator::Id("import-file")).await.unwrap();
     file_input.send_keys(SAMPLE_CSV).await.expect("choose the file");
     find(&c, "#import-submit").await.click().await.unwrap();
@@ -168,7 +168,7 @@ async fn dashboard_journey(c: Client) {
     assert_eq!(count.as_deref(), Some("0"), "selection count after scheduling");
 
     // 7. A screenshot of the dashboard for the README.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("leads-table")).await.unwrap();
     screenshot(&c, "dashboard.png").await;
 

@@ -49,7 +49,7 @@ async fn settings_journey(c: Client) {
     let id = created["campaign"]["id"].as_i64().unwrap();
 
     // 1. From the list, the campaign's name leads to its page; blank form = defaults.
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     load_after_click(&c, &format!("#campaigns tr[data-id='{id}'] .cname a")).await;
     assert_eq!(c.current_url().await.unwrap().path(), format!("/campaigns/{id}"));
     assert_eq!(text(&c, "#campaign-status").await, "draft");
@@ -121,7 +121,7 @@ async fn settings_journey(c: Client) {
     })
     .await;
     let lead_id = count(&app.db(), "SELECT lead_id FROM attempts");
-    c.goto(&app.url(&format!("/leads/{lead_id}"))).await.unwrap();
+    support::browser::open(&c, &app, &format!("/leads/{lead_id}")).await;
     c.wait().at_most(WAIT).for_element(Locator::Id("attempts")).await.unwrap();
     wait_for_text(&c, "#attempts tbody tr:first-child .next-step", "the retry reason", |t| {
         t.starts_with("busy: attempt 2 of 2 after 1 min, at ")

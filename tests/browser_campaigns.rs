@@ -46,7 +46,7 @@ async fn campaigns_journey(c: Client) {
     app.ready().await;
 
     // 1. From the nav: only the Default campaign, running, which cannot be cancelled.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     assert_eq!(text(&c, "header.top nav a[href='/campaigns']").await, "Campaigns");
     load_after_click(&c, "header.top nav a[href='/campaigns']").await;
     assert_eq!(c.current_url().await.unwrap().path(), "/campaigns");
@@ -77,7 +77,7 @@ async fn campaigns_journey(c: Client) {
     // 2. Leads through the API; on the dashboard the modal offers the new campaign.
     let imported = app.import_csv(&support::leads_csv(LEADS as usize)).await;
     assert_eq!(imported["imported"], json!(LEADS), "{imported}");
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("leads-table")).await.unwrap();
     find(&c, "#select-all").await.click().await.unwrap();
     wait_text(&c, "#selected-count", &LEADS.to_string()).await;
@@ -111,7 +111,7 @@ async fn campaigns_journey(c: Client) {
     let (to, reason) = event(&campaign["history"][0]);
     assert_eq!(to, "scheduled");
     assert!(reason.starts_with(&format!("schedule {from_modal} created")), "{campaign}");
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     assert_eq!(cell(&c, spring, ".cstatus").await, "scheduled");
     assert_eq!(cell(&c, spring, ".queued").await, LEADS.to_string());
     assert_eq!(buttons(&c, spring).await, ["pause", "cancel"], "a scheduled campaign's actions");
@@ -139,7 +139,7 @@ async fn campaigns_journey(c: Client) {
     // 3. It runs: once two calls are placed the page shows it running.
     app.wait_for(Duration::from_secs(30), "two calls placed", |db| count(db, "SELECT COUNT(*) FROM attempts") >= 2)
         .await;
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     assert_eq!(cell(&c, spring, ".cstatus").await, "running");
     assert_eq!(buttons(&c, spring).await, ["pause", "cancel"], "a running campaign's actions");
 
@@ -190,7 +190,7 @@ async fn campaigns_journey(c: Client) {
         last_dial - clicked_at,
         paused_at - clicked_at
     );
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     assert_eq!(cell(&c, spring, ".queued").await, (LEADS - placed).to_string(), "leads still waiting");
 
     // 4. Resume (no reason: the default one is recorded); it goes on to the end.
@@ -212,7 +212,7 @@ async fn campaigns_journey(c: Client) {
     .await;
 
     // The row's latest changes, newest first, as the API has them.
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     assert_eq!(cell(&c, spring, ".queued").await, "0");
     let shown = changes_shown(&c, spring).await;
     let changes: Vec<String> = shown.iter().map(|l| without_time(l)).collect();
@@ -276,13 +276,13 @@ async fn campaigns_journey(c: Client) {
     );
 
     // The modal no longer offers the completed or the cancelled campaign.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("leads-table")).await.unwrap();
     let offered: Vec<String> = select_options(&c, "select#campaign").await.into_iter().map(|(_, t)| t).collect();
     assert_eq!(offered, ["Default (running)".to_string()], "the modal's campaigns");
 
     // 5. A screenshot of the page for the docs.
-    c.goto(&app.url("/campaigns")).await.unwrap();
+    support::browser::open(&c, &app, "/campaigns").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("campaigns")).await.unwrap();
     screenshot(&c, "campaigns.png").await;
 

@@ -27,7 +27,7 @@ async fn dnc_journey(c: Client) {
     app.ready().await;
 
     // 1. From the nav: an empty list.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     load_after_click(&c, "header.top nav a[href='/dnc']").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("dnc")).await.expect("the DNC table");
     assert_eq!(text(&c, "#dnc-listed").await, "0");
@@ -97,7 +97,7 @@ async fn dnc_journey(c: Client) {
     assert_eq!(api["history"][0]["reason"], reason);
 
     // 7. A screenshot of the page for the docs.
-    c.goto(&app.url("/dnc")).await.unwrap();
+    support::browser::open(&c, &app, "/dnc").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("dnc")).await.unwrap();
     screenshot(&c, "dnc.png").await;
 

@@ -27,7 +27,7 @@ async fn numbers_journey(c: Client) {
     app.ready().await;
 
     // 1. One row per configured number, as the API lists them.
-    c.goto(&app.url("/numbers")).await.unwrap();
+    support::browser::open(&c, &app, "/numbers").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("numbers")).await.expect("the numbers table");
     let listed = api_numbers(&app).await;
     let shown = number_rows(&c).await;
@@ -127,7 +127,7 @@ async fn numbers_journey(c: Client) {
     assert_eq!(detail["number"]["status"], "quarantined");
 
     // 6. Add one by paste; a 555 number (not a real exchange) is rejected.
-    c.goto(&app.url("/numbers")).await.unwrap();
+    support::browser::open(&c, &app, "/numbers").await;
     find(&c, "#add-list").await.send_keys("+14152370199\n+12025550199").await.unwrap();
     load_after_click(&c, "#add-submit").await;
     let message = text(&c, "#numbers-message").await;
@@ -150,7 +150,7 @@ async fn numbers_journey(c: Client) {
     assert_eq!(cell(&c, added_id, ".priority").await, added["rotation_priority"].to_string());
 
     // 7. A screenshot of the Numbers page for the docs.
-    c.goto(&app.url("/numbers")).await.unwrap();
+    support::browser::open(&c, &app, "/numbers").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("numbers")).await.unwrap();
     screenshot(&c, "numbers.png").await;
 

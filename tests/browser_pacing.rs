@@ -48,7 +48,7 @@ async fn pacing_journey(c: Client) {
     assert_eq!(resp.status().as_u16(), 200);
 
     // Before any call: the running Default campaign, no recommendation yet.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("pacing-1")).await.expect("the Default campaign's pacing");
     assert_eq!(text(&c, "#pacing-1 h3").await, "Default");
     assert_eq!(text(&c, "#pacing-1 .answer-rate").await, "no ended call yet");
@@ -69,7 +69,7 @@ async fn pacing_journey(c: Client) {
     assert_eq!(count(&app.db(), "SELECT COUNT(*) FROM attempts WHERE answered_at IS NULL"), LEADS);
 
     // The panel after the calls: the numbers behind the rates, and the advice.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     c.wait().at_most(WAIT).for_element(Locator::Id("pacing-1")).await.unwrap();
     let api: Value = app.get_json("/api/campaigns/1").await["pacing"].clone();
     assert_eq!(attr(&c, "#pacing-1 .answer-rate", "data-ended").await, LEADS);

@@ -51,7 +51,7 @@ async fn journey(c: Client) {
     assert!(code < 300);
 
     // 1. A listed number is refused with the reason, and nothing is dialled.
-    c.goto(&app.url("/")).await.unwrap();
+    support::browser::open(&c, &app, "/").await;
     load_after_click(&c, "header.top nav a[href='/test-call']").await;
     find(&c, "#test-call-number").await.send_keys("(415) 237-0202").await.unwrap();
     load_after_click(&c, "#test-call-submit").await;

@@ -12,18 +12,13 @@ use serde_json::{Value, json};
 use support::{TestApp, count, leads_csv, spawn};
 
 async fn patch(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new().patch(app.url(path)).json(&body).send().await.unwrap();
+    let resp = app.http.patch(app.url(path)).json(&body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
 async fn post_text(app: &TestApp, path: &str, body: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(app.url(path))
-        .header("content-type", "text/csv")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        app.http.post(app.url(path)).header("content-type", "text/csv").body(body.to_string()).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 

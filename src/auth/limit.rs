@@ -60,7 +60,8 @@ impl Limiter {
         }
         let mut longest = None;
         for key in keys {
-            let e = map.entry((*key).to_string()).or_insert(Entry { failures: 0, locked_until: None, last_failure: now });
+            let e =
+                map.entry((*key).to_string()).or_insert(Entry { failures: 0, locked_until: None, last_failure: now });
             if now.saturating_duration_since(e.last_failure) >= FORGET_AFTER {
                 e.failures = 0;
             }

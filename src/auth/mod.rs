@@ -8,6 +8,7 @@
 //! login with backoff, generic failure message).
 
 pub mod limit;
+pub mod ops;
 pub mod password;
 pub mod secret;
 

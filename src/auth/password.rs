@@ -2,9 +2,9 @@
 //! p = 1, the minimum the OWASP Password Storage Cheat Sheet recommends), stored as
 //! PHC strings so the parameters can be raised later without breaking old hashes.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// NIST SP 800-63B §5.1.1.2: at least 8 characters; we ask for 10 because the
 /// dashboard holds a paid telephony account. Upper bound keeps hashing bounded.

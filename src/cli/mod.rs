@@ -137,7 +137,7 @@ pub enum ConfigCommand {
 
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    crate::telemetry::init(cli.config.as_deref());
     let load = || Config::load(cli.config.as_deref());
     match cli.command {
         Command::Serve => {
@@ -265,23 +265,30 @@ fn simulator(config: &Config, bind: std::net::SocketAddr) -> anyhow::Result<()> 
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes at the first SIGTERM (systemd's stop) or SIGINT (Ctrl-C). The handlers
+/// are installed when this is called, not when first polled, so a signal during
+/// start-up is not lost. Call inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received");
+    async move {
+        #[cfg(unix)]
+        {
+            let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! { _ = recv(term) => {}, _ = recv(int) => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    }
 }
 
 /// `dialer plan`: prints the plan, then how the stored numbers compare (when the

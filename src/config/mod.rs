@@ -40,6 +40,8 @@ pub struct Config {
     pub compliance: Compliance,
     pub provider: Provider,
     pub simulator: Simulator,
+    /// `[log]`: log format (see `telemetry`).
+    pub log: crate::telemetry::LogConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +53,19 @@ pub struct Server {
     pub public_url: Option<String>,
     /// Largest accepted CSV upload, in megabytes.
     pub max_upload_mb: u64,
+    /// Seconds a request may take, body included (slow clients get 408). CSV uploads
+    /// get `upload_timeout_seconds` instead.
+    pub request_timeout_seconds: u64,
+    /// Seconds a CSV upload may take (200 MB over a slow link).
+    pub upload_timeout_seconds: u64,
+    /// A dashboard session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A dashboard session ends this many hours after login, used or not.
+    pub session_max_hours: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (set it when a
+    /// reverse proxy on this host forwards requests); used by the login rate limit
+    /// and the audit log. Off: the TCP peer address.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,7 +228,16 @@ fn default_max_daily_calls() -> u32 {
 
 impl Default for Server {
     fn default() -> Self {
-        Server { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None, max_upload_mb: 200 }
+        Server {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_upload_mb: 200,
+            request_timeout_seconds: 30,
+            upload_timeout_seconds: 900,
+            session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
+            trust_forwarded_for: false,
+        }
     }
 }
 
@@ -330,6 +354,16 @@ impl Config {
                 bail!("numbers[{idx}].rotation_priority must be 1..=10");
             }
             numbers.push((number, seed.clone()));
+        }
+        let srv = &self.server;
+        if srv.request_timeout_seconds == 0 || srv.upload_timeout_seconds == 0 {
+            bail!("server.request_timeout_seconds and upload_timeout_seconds must be at least 1");
+        }
+        if srv.session_idle_minutes == 0 {
+            bail!("server.session_idle_minutes must be at least 1");
+        }
+        if srv.public_url.as_deref().is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
+            bail!("server.public_url must start with http:// or https://");
         }
         if self.compliance.max_calls_per_lead_24h == 0 {
             bail!("compliance.max_calls_per_lead_24h must be at least 1");

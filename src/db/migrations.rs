@@ -20,7 +20,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0011_number_provider_id.sql"),
     include_str!("../../migrations/0012_test_call_leads.sql"),
     include_str!("../../migrations/0013_auth.sql"),
+    include_str!("../../migrations/0014_attempt_outcome_counts.sql"),
 ];
+
+/// The schema version this binary creates (and the newest it can open).
+pub fn latest() -> usize {
+    MIGRATIONS.len()
+}
 
 /// Brings `conn` to the latest schema version. Returns the number of migrations applied.
 pub fn apply(conn: &mut Connection) -> anyhow::Result<usize> {

@@ -7,12 +7,15 @@
 //! SQL lives in one file per aggregate as plain functions taking a `&Tx` or `&Conn`.
 
 pub mod attempts;
+pub mod auth;
+pub mod backup;
 pub mod call_flow;
 pub mod campaigns;
 pub mod dnc;
 pub mod history;
 pub mod imports;
 pub mod leads;
+pub mod metrics;
 pub mod migrations;
 pub mod number_admin;
 pub mod numbers;

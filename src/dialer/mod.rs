@@ -71,6 +71,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken, tracker: TaskTrac
             }
             state.update_loops(|l| l.hold = None);
         }
+        // `select!` picks a ready branch at random: without this a due slot could win
+        // over the shutdown and start another call after the signal.
+        if shutdown.is_cancelled() {
+            return;
+        }
         let rules = state.rules();
         // `now` is read inside the transaction: the writer may have been busy, and the
         // calling-hours check must use the moment the claim is actually made.
@@ -144,6 +149,7 @@ async fn place(state: AppState, call: Claimed) {
             }
         }
         result = state.provider.create_call(&request).await.map_err(|e| {
+            state.metrics.provider_error(provider, &e);
             let action = errors::action(provider, &e);
             NotPlaced::Provider(e, action)
         });

@@ -56,7 +56,7 @@ fn bad_rows_are_rejected_with_line_field_and_reason_and_never_stop_the_rest() {
     check(
         b"number,name,call_status,timezone,lead_uuid\n\
           555-123-4567,A,,,\n\
-          4157001234,B,,,\n\
+          4157001234,Zo\xc3\xab,,,\n\
           415CALLNOW,C,,,\n\
           4157001235,D,maybe,,\n\
           4157001236,E,,Mars/Base,\n\
@@ -74,6 +74,62 @@ fn bad_rows_are_rejected_with_line_field_and_reason_and_never_stop_the_rest() {
             (8, "", "6 fields"),
             (9, "name", "UTF-8"),
         ],
+    );
+}
+
+/// Blank rows are skipped; a lead field spanning lines (an unclosed quote) is refused
+/// naming the lines it swallowed; a quote left open to the end of the file refuses
+/// its row even in a column we do not import, so no line is silently lost.
+#[test]
+fn blank_rows_line_breaks_and_unclosed_quotes() {
+    check(b"number,name\n4157001234,A\n,\n , \n;;\n4157001235,B\n", (2, 0, 1), &[(5, "number", "")]);
+    check(
+        b"number,name,notes\n4157001234,\"Unclosed,x\n4157001235,B,y\n4157001236,\"C\",z\n4157001237,D,w\n",
+        (1, 0, 1),
+        &[(2, "name", "spans lines 2\u{2013}4")],
+    );
+    check(
+        b"number,notes,name\n4157001234,\"two\nlines\",A\n4157001235,\"open,B\n4157001236,x,C\n",
+        (1, 0, 1),
+        &[(4, "", "never closed: lines 4\u{2013}5")],
+    );
+    check(b"number,name\r4157001234,A\r4157001235,B\r", (2, 0, 0), &[]);
+    // Rejections name the line an editor shows, whatever the line endings.
+    for text in [&b"number,name\r\n4157001234,A\r\n\r\nbad,B\r\n"[..], b"number,name\r4157001234,A\r\rbad,B\r"] {
+        check(text, (1, 0, 1), &[(4, "number", "")]);
+    }
+}
+
+#[test]
+fn other_encodings_and_a_pipe_are_read() {
+    let utf16: Vec<u8> =
+        "\u{feff}number|name\r\n4157001234|Zo\u{eb}\r\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let (s, db, _dir) = run_csv(&utf16);
+    assert_eq!(s.imported, 1, "{:?}", s.errors);
+    let rows = db.read_blocking(|c| Ok(db::leads::page(c, &LeadFilter::default(), 10, None)?.0)).unwrap();
+    assert_eq!(rows[0].name, "Zo\u{eb}");
+    let (s, db, _dir) = run_csv(b"\xef\xbb\xbf\"number\";\"name\"\n4157001234;Jos\xc3\xa9\n");
+    assert_eq!(s.imported, 1, "a quoted first header after a BOM: {:?}", s.errors);
+    let (s, db2, _dir2) = run_csv(b"number,name\n4157001234,Jos\xe9 M\xfcller\n");
+    assert_eq!(s.imported, 1);
+    for db in [&db, &db2] {
+        let rows = db.read_blocking(|c| Ok(db::leads::page(c, &LeadFilter::default(), 10, None)?.0)).unwrap();
+        assert!(rows[0].name.starts_with("Jos\u{e9}"), "{}", rows[0].name);
+    }
+}
+
+#[test]
+fn huge_rows_are_rejected_and_kept_cut_short() {
+    let big = "x".repeat(200_000);
+    let csv = format!("number,name\n4157001234,{big}\n4157001235,B\n");
+    let (s, db, _dir) = run_csv(csv.as_bytes());
+    assert_eq!((s.imported, s.rejected), (1, 1));
+    assert_eq!((s.errors[0].line, s.errors[0].field.as_str()), (2, "name"));
+    let kept = db.read_blocking(|c| db::imports::rejections(c, s.import_id, 10)).unwrap();
+    assert!(
+        kept[0].raw.len() < 70_000 && kept[0].raw.ends_with("[row cut: 200011 bytes in all]"),
+        "{}",
+        kept[0].raw.len()
     );
 }
 
@@ -119,6 +175,12 @@ fn files_without_a_phone_column_or_header_are_refused_whole() {
     let err = run(&ctx, "x", &b"name,email\nA,a@x\n"[..], &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("no phone column in the header (found: name, email)"), "{err}");
     assert!(matches!(run(&ctx, "x", &b""[..], &mut |_| {}), Err(ImportError::Empty)));
+    assert!(matches!(run(&ctx, "x", &b"\xef\xbb\xbf"[..], &mut |_| {}), Err(ImportError::Empty)));
+    let wide = (0..5_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    let err = run(&ctx, "x", wide.as_bytes(), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("c19, … 5000 columns in all); name one of: number, phone"), "{err}");
+    let err = run(&ctx, "x", &b"PK\x03\x04\x14\x00\x06\x00"[..], &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("not CSV text (a ZIP archive, such as an Excel .xlsx workbook)"), "{err}");
 }
 
 #[test]

@@ -2,3 +2,6 @@
 
 pub mod columns;
 pub mod import;
+pub mod lines;
+pub mod row;
+pub mod sniff;

@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 use crate::db::leads::LeadFilter;
 use crate::db::schedules::CancelTarget;
 use crate::db::{self, history::AttemptRow};
+use crate::domain::csv_safe::defang;
 use crate::domain::status::Status;
 use crate::schedules::{self, BulkRequest, Selection};
 use crate::state::AppState;
+use crate::web::auth::AuditNote;
 use crate::web::error::json_body;
 use crate::web::{AppError, upload};
 
@@ -131,8 +133,8 @@ pub async fn import(State(state): State<AppState>, request: Request) -> Result<R
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-/// Rejected rows as CSV: `line,field,value,reason,row`. Cells that a spreadsheet would
-/// run as a formula are prefixed with `'` (OWASP CSV injection guidance).
+/// Rejected rows as CSV: `line,field,value,reason,row`. Every text cell goes through
+/// `csv_safe::defang` (the value of a rejected phone too: it failed validation).
 pub async fn rejected_csv(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
     let rows = state.db.read(move |c| db::imports::rejections(c, id, u32::MAX)).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -150,13 +152,6 @@ pub async fn rejected_csv(State(state): State<AppState>, Path(id): Path<i64>) ->
         bytes,
     )
         .into_response())
-}
-
-pub fn defang(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_string(),
-    }
 }
 
 #[derive(Deserialize)]
@@ -230,7 +225,13 @@ pub async fn schedule_bulk(
         batches = created.total_batches,
         "schedule created"
     );
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    let note = AuditNote(format!(
+        "schedule {}: {} leads in {} batches from {} (campaign {})",
+        created.schedule_id, created.total_leads, created.total_batches, created.start_at, created.campaign_id
+    ));
+    let mut response = (StatusCode::CREATED, Json(created)).into_response();
+    response.extensions_mut().insert(note);
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -270,7 +271,7 @@ struct CancelBody {
     all: Option<bool>,
 }
 
-pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, AppError> {
+pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let body: CancelBody = json_body(&headers, &body)?;
     let target = match (body.schedule_id, body.all) {
         (Some(id), None | Some(false)) => CancelTarget::One(id),
@@ -282,7 +283,13 @@ pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Byt
             ));
         }
     };
+    let what = match &target {
+        CancelTarget::One(id) => format!("schedule {id}"),
+        CancelTarget::All => "all schedules".to_string(),
+    };
     let cancelled = schedules::cancel(&state.db, target, Utc::now()).await?.ok_or(AppError::NotFound)?;
     state.wake.scheduler.notify_one();
-    Ok(Json(json!({"cancelled_count": cancelled})))
+    let mut response = Json(json!({"cancelled_count": cancelled})).into_response();
+    response.extensions_mut().insert(AuditNote(format!("{what}: {cancelled} batches cancelled")));
+    Ok(response)
 }

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 
 use crate::db::dnc::{self, Entry, Event};
 use crate::db::{self as store, from_ms};
+use crate::domain::csv_safe;
 use crate::domain::phone::E164;
 use crate::numbers::edit::{ListRows, Rejection};
 use crate::state::AppState;
 use crate::web::AppError;
-use crate::web::api::{defang, parse_query};
+use crate::web::api::parse_query;
 use crate::web::error::json_body;
 
 const MAX_LIMIT: u32 = 500;
@@ -362,8 +363,8 @@ pub(super) async fn remove_number(
     Ok(state.db.write(move |tx| dnc::remove(tx, &phone, &reason, actor, now_ms)).await?)
 }
 
-/// `GET /api/dnc/export.csv`: `phone,source,reason,created_at`, oldest first. Cells a
-/// spreadsheet would run as a formula are prefixed with `'`.
+/// `GET /api/dnc/export.csv`: `phone,source,reason,created_at`, oldest first. Text
+/// cells a spreadsheet would run as a formula are prefixed with `'` (`csv_safe`).
 pub async fn export(State(state): State<AppState>) -> Result<Response, AppError> {
     let bytes = state
         .db
@@ -371,10 +372,11 @@ pub async fn export(State(state): State<AppState>) -> Result<Response, AppError>
             let mut out = csv::Writer::from_writer(Vec::new());
             out.write_record(["phone", "source", "reason", "created_at"])?;
             dnc::for_each(c, |e| {
-                // The phone is E.164 (`+` and digits, checked when listed): a number to a
-                // spreadsheet, never a formula, so it is written as it is.
+                // The phone is E.164 (checked when listed): `csv_safe::phone` keeps its
+                // `+`, so the export can be imported again as it is.
                 let at = from_ms(e.created_at).to_rfc3339();
-                out.write_record([e.phone.clone(), defang(&e.source), defang(&e.reason), at])?;
+                let (source, reason) = (csv_safe::defang(&e.source), csv_safe::defang(&e.reason));
+                out.write_record([&*csv_safe::phone(&e.phone), &*source, &*reason, at.as_str()])?;
                 Ok(())
             })?;
             out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))

@@ -1,19 +1,26 @@
 //! HTTP: the dashboard (askama pages), the JSON API and the provider webhooks.
 //! Handlers are thin: extract → parse → one operation → render.
 
+mod account;
 mod api;
 mod assets;
+pub mod auth;
 mod campaign_form;
 mod campaigns;
 mod campaigns_page;
+mod csrf_body;
 mod dashboard;
 mod dnc;
 mod dnc_page;
 mod error;
 mod forms;
+mod headers;
+mod login;
+mod metrics;
 mod numbers;
 mod numbers_page;
 mod provider_numbers;
+pub mod session_store;
 mod status;
 mod telnyx_hooks;
 mod test_call;
@@ -22,9 +29,14 @@ mod upload;
 mod vapi_hooks;
 mod webhooks;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::state::AppState;
 
@@ -36,17 +48,51 @@ const SMALL_BODY: usize = 1 << 20;
 /// the lead upload limit. 16 MiB is about a million numbers.
 const DNC_BODY: usize = 16 << 20;
 
+/// Every route, behind (outermost first) the security headers, the session layer
+/// and the authentication gate (`web::auth`); each group has its body limit and
+/// request timeout.
 pub fn router(state: AppState) -> Router {
-    let upload_limit = usize::try_from(state.config.server.max_upload_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let server = &state.config.server;
+    let upload_limit = usize::try_from(server.max_upload_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let timeout = TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(server.request_timeout_seconds),
+    );
+    let upload_timeout = TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(server.upload_timeout_seconds),
+    );
     let uploads = Router::new()
         .route("/api/leads/import", post(api::import))
         .route("/import", post(dashboard::import))
-        .layer(DefaultBodyLimit::max(upload_limit));
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(upload_timeout);
     let dnc_lists = Router::new()
         .route("/api/dnc", get(dnc::list).post(dnc::add))
         .route("/dnc/add", post(dnc_page::page_add))
-        .layer(DefaultBodyLimit::max(DNC_BODY));
+        .layer(DefaultBodyLimit::max(DNC_BODY))
+        .layer(timeout);
+    let sessions = SessionManagerLayer::new(session_store::DbStore { db: state.db.clone() })
+        .with_name("dialer_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.public_url.starts_with("https://"))
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            i64::try_from(server.session_idle_minutes).unwrap_or(i64::MAX / 60),
+        )));
     Router::new()
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/setup", get(login::setup_page).post(login::setup_submit))
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .route("/account", get(account::page))
+        .route("/account/logout-all", post(account::logout_all))
+        .route("/account/password", post(account::password))
+        .route("/account/tokens", post(account::create_token))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
+        .route("/account/users", post(account::add_user))
+        .route("/audit", get(account::audit))
+        .route("/api/audit", get(account::api_audit))
         .route("/", get(dashboard::index))
         .route("/leads/{id}", get(dashboard::lead))
         .route("/schedules", get(dashboard::schedules))
@@ -83,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/test-calls", post(test_call::api_start))
         .route("/api/test-calls/{id}", get(test_call::api_get))
         .route("/healthz", get(status::healthz))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/status", get(status::api_status))
         .route("/api/leads", get(api::leads))
         .route("/api/leads/{id}", get(api::lead))
@@ -101,8 +148,13 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/vapi", post(vapi_hooks::event))
         .route("/static/{*path}", get(assets::serve))
         .layer(DefaultBodyLimit::max(SMALL_BODY))
+        .layer(timeout)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::time_webhooks))
         .merge(uploads)
         .merge(dnc_lists)
+        .layer(from_fn_with_state(state.clone(), auth::gate))
+        .layer(sessions)
+        .layer(from_fn_with_state(state.clone(), headers::secure))
         .with_state(state)
 }
 

@@ -40,6 +40,9 @@ pub struct Snapshot {
     /// caller ID the account refuses), newest first, each shown for a day.
     pub provider_alerts: Vec<String>,
     pub caller_numbers: Vec<db::number_admin::NumberRow>,
+    /// The logged-in user and the page's CSRF token (not part of the API reply).
+    #[serde(skip)]
+    pub chrome: crate::web::auth::Chrome,
 }
 
 pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
@@ -123,6 +126,7 @@ pub async fn snapshot(state: &AppState) -> anyhow::Result<Snapshot> {
         effective_max_concurrent_calls: state.max_concurrent_calls(),
         provider_alerts,
         caller_numbers: numbers,
+        chrome: crate::web::auth::chrome(),
     })
 }
 
@@ -148,18 +152,138 @@ pub async fn api_status(State(state): State<AppState>) -> Result<Json<Snapshot>,
     Ok(Json(snapshot(&state).await?))
 }
 
-/// 200 when the database takes writes and both loops reported recently; 503 otherwise.
+/// How long `/healthz` waits for the database writer (busy with a claim or an import
+/// chunk) before calling it not writable.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `GET /healthz` (public): 200 `{"status":"ok",…}` when the database takes a write
+/// transaction and both loops reported within their bounds (`AppState::loops_alive`);
+/// otherwise 503 with `failed` naming each part (`database`, `scheduler`,
+/// `call_loop`). Cheap enough to probe every few seconds: one empty write
+/// transaction (nothing is written, so no fsync) and a look at in-memory state.
+/// Each loop's `*_last_seen_seconds` is how long ago it last reported (null: never).
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    let db = tokio::time::timeout(PING_TIMEOUT, state.db.ping_write()).await;
+    let db_ok = match db {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = format!("{e:#}"), "healthz: the database refused a write transaction");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(timeout_s = PING_TIMEOUT.as_secs(), "healthz: the database writer stayed busy");
+            false
+        }
+    };
+    // After the ping: a loop that reported while we waited on the writer counts.
     let now = Utc::now();
-    let db_ok = state.db.ping_write().await.is_ok();
     let (scheduler_ok, dialer_ok) = state.loops_alive(now);
-    let ok = db_ok && scheduler_ok && dialer_ok;
+    let loops = state.loops();
+    let age = |t: Option<chrono::DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0));
+    let failed: Vec<&str> = [(db_ok, "database"), (scheduler_ok, "scheduler"), (dialer_ok, "call_loop")]
+        .into_iter()
+        .filter_map(|(ok, part)| (!ok).then_some(part))
+        .collect();
+    let ok = failed.is_empty();
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "unhealthy" },
+        "failed": failed,
         "database_writable": db_ok,
         "scheduler_alive": scheduler_ok,
         "call_loop_alive": dialer_ok,
+        "scheduler_last_seen_seconds": age(loops.scheduler_alive_at),
+        "call_loop_last_seen_seconds": age(loops.dialer_alive_at),
     });
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod healthz_tests {
+    use std::sync::Arc;
+
+    use axum::body::to_bytes;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::db::Db;
+    use crate::state::{LoopStatus, Wake};
+
+    /// The state `app::run` builds, on a real SQLite file and the built-in simulated
+    /// carrier, without the loops: the test plays their reports.
+    async fn app_state(dir: &std::path::Path, stop: &CancellationToken) -> AppState {
+        let mut config = Config::default();
+        config.database.path = dir.join("dialer.db");
+        let resolved = config.resolve().unwrap();
+        let db = Db::open(&config.database.path).unwrap();
+        let built = crate::provider::build::build(&config, "http://127.0.0.1:9", stop).await.unwrap();
+        let tz_map = Arc::new(crate::compliance::tz::TzMap::embedded());
+        let compliance = Arc::new(crate::compliance::Compliance {
+            profile: config.compliance.profile,
+            window: resolved.window,
+            rules: resolved.state_rules.clone(),
+        });
+        AppState {
+            config: Arc::new(config),
+            resolved: Arc::new(resolved),
+            db,
+            provider: built.provider,
+            tz_map: tz_map.clone(),
+            webhook_auth: built.webhook_auth,
+            public_url: "http://127.0.0.1:9".into(),
+            simulated: true,
+            wake: Arc::new(Wake::default()),
+            loops: Arc::new(std::sync::Mutex::new(LoopStatus::default())),
+            places: Arc::new(crate::numbers::Places::new(crate::numbers::npa::NpaMap::embedded(), tz_map)),
+            rotation: Arc::default(),
+            compliance,
+            metrics: Arc::default(),
+            auth: Arc::default(),
+        }
+    }
+
+    async fn probe(state: &AppState) -> (u16, serde_json::Value) {
+        let response = healthz(State(state.clone())).await;
+        let code = response.status().as_u16();
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (code, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// A loop that stops reporting leaves its last report behind; once that is older
+    /// than the loop's bound (scheduler 330 s, call loop 90 s) `/healthz` is 503 and
+    /// names it. Only the reports are set here; the handler, `loops_alive` and the
+    /// database ping are the production ones.
+    #[tokio::test]
+    async fn a_loop_silent_past_its_bound_is_named_in_a_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let state = app_state(dir.path(), &stop).await;
+        let now = Utc::now();
+        let seconds = chrono::Duration::seconds;
+
+        let (code, body) = probe(&state).await;
+        assert_eq!((code, body["failed"].clone()), (503, serde_json::json!(["scheduler", "call_loop"])), "{body}");
+        assert!(body["scheduler_last_seen_seconds"].is_null(), "never reported: {body}");
+
+        state.update_loops(|l| (l.scheduler_alive_at, l.dialer_alive_at) = (Some(now), Some(now - seconds(60))));
+        let (code, body) = probe(&state).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["failed"], serde_json::json!([]));
+        assert_eq!(body["database_writable"], true);
+
+        state.update_loops(|l| l.scheduler_alive_at = Some(now - seconds(331)));
+        let (code, body) = probe(&state).await;
+        assert_eq!((code, body["failed"].clone()), (503, serde_json::json!(["scheduler"])), "{body}");
+        assert_eq!(body["scheduler_alive"], false);
+        assert_eq!(body["call_loop_alive"], true);
+        assert!(body["scheduler_last_seen_seconds"].as_i64().unwrap() >= 331, "{body}");
+
+        state.update_loops(|l| (l.scheduler_alive_at, l.dialer_alive_at) = (Some(now), Some(now - seconds(91))));
+        let (code, body) = probe(&state).await;
+        assert_eq!((code, body["failed"].clone()), (503, serde_json::json!(["call_loop"])), "{body}");
+        assert_eq!(body["status"], "unhealthy");
+        stop.cancel();
+    }
 }

@@ -124,6 +124,25 @@ pub async fn load_after_click(c: &Client, css: &str) {
     }
 }
 
+/// Opens `path` of `app`; when the app sends the browser to its login page (no
+/// session yet, or it ended), logs in as the test user through the form and lands
+/// on `path`.
+pub async fn open(c: &Client, app: &super::TestApp, path: &str) {
+    c.goto(&app.url(path)).await.unwrap();
+    let at = c.current_url().await.unwrap();
+    if at.path() != "/login" {
+        return;
+    }
+    find(c, "#login-form input[name=username]").await.send_keys(super::USER).await.unwrap();
+    find(c, "#login-form input[name=password]").await.send_keys(super::PASSWORD).await.unwrap();
+    load_after_click(c, "#login-form button[type=submit]").await;
+    let landed = c.current_url().await.unwrap();
+    if landed.path() == "/login" {
+        let page = c.source().await.unwrap_or_default();
+        panic!("login as the test user failed: {page}");
+    }
+}
+
 /// Saves a screenshot of the window as `target/{name}`.
 pub async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod fake_twilio;
+pub mod process;
 pub mod sim;
 
 use std::net::SocketAddr;
@@ -14,11 +15,20 @@ use std::time::{Duration, Instant};
 
 use dialer::config::{Config, NumberSeed};
 
+/// The dashboard user every test app has (browser tests log in with it).
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "correct horse battery";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub db_path: PathBuf,
+    /// Sends `Authorization: Bearer {token}` (a read-write API token) on every request.
     pub http: reqwest::Client,
+    /// The API token `http` sends.
+    pub token: String,
+    /// A client without credentials, for checking what strangers get.
+    pub anon: reqwest::Client,
     stop: Option<std::sync::mpsc::Sender<Stop>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -69,7 +79,12 @@ pub fn outcomes(config: &mut Config, [answer, machine, busy, no_answer, failed]:
         (answer, machine, busy, no_answer, failed);
 }
 
-pub fn spawn(mut config: Config) -> TestApp {
+pub fn spawn(config: Config) -> TestApp {
+    spawn_with(config, true)
+}
+
+/// `spawn`, optionally without the test user and token (a first run: `/setup`).
+pub fn spawn_with(mut config: Config, with_credentials: bool) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -78,6 +93,7 @@ pub fn spawn(mut config: Config) -> TestApp {
         config.server.public_url = Some(format!("http://{addr}"));
     }
     let db_path = config.database.path.clone();
+    let token = if with_credentials { credentials(&db_path) } else { String::new() };
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<Stop>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -108,10 +124,38 @@ pub fn spawn(mut config: Config) -> TestApp {
         addr,
         base: format!("http://{addr}"),
         db_path,
-        http: reqwest::Client::new(),
+        http: authorized_client(&token),
+        token,
+        anon: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         stop: Some(stop_tx),
         thread: Some(thread),
     }
+}
+
+/// The dashboard user (created once per database, as `dialer admin create` does) and
+/// a fresh read-write API token (as `dialer token create` does), both through the
+/// production account operations.
+fn credentials(db_path: &Path) -> String {
+    let db = dialer::db::Db::open(db_path).expect("open the test database");
+    // Its own thread and runtime: `spawn` is called from async tests.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let exists = db.read(|c| dialer::db::auth::user_by_name(c, USER)).await.unwrap().is_some();
+            if !exists {
+                dialer::auth::ops::create_user(&db, USER, PASSWORD, "test").await.unwrap();
+            }
+            dialer::auth::ops::create_token(&db, "tests", false, "test").await.unwrap().1
+        })
+    })
+    .join()
+    .expect("test credentials")
+}
+
+pub fn authorized_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 impl TestApp {

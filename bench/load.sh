@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 6): the leads page and the Twilio status webhook under wrk on
+# loopback, with 1,000,000 leads stored while a campaign is dialling them through the
+# built-in simulated carrier.
+# Usage: bench/load.sh [ROWS] [SECONDS]   (needs python3, curl and wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows="${1:-1000000}"
+secs="${2:-30}"
+port=18090
+base="http://127.0.0.1:$port"
+work="$(mktemp -d)"
+trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+
+cargo build --release --quiet
+python3 bench/gen_leads.py "$rows" > "$work/leads.csv"
+cat > "$work/dialer.toml" <<TOML
+[server]
+bind = "127.0.0.1:$port"
+[database]
+path = "$work/dialer.db"
+[dialing]
+calling_hours_start = "00:00"
+calling_hours_end = "24:00"
+calls_per_second = 20
+max_concurrent_calls = 50
+[compliance]
+profile = "none"
+[simulator]
+ring_seconds = [0.5, 2.0]
+talk_seconds = [1.0, 5.0]
+TOML
+bin="target/release/dialer --config $work/dialer.toml"
+$bin import "$work/leads.csv" | grep -E '"imported"'
+token=$($bin token create load-bench 2>/dev/null)
+auth="Authorization: Bearer $token"
+$bin serve 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+
+# A running campaign: every pending lead, 500 a batch every 10 s.
+start=$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -H "$auth" -H 'content-type: application/json' "$base/api/schedule-bulk-calls" \
+  -d "{\"select\": {\"status\": \"pending\"}, \"start_at\": \"$start\", \"parallel_calls\": 500, \"interval_seconds\": 10}" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print("scheduled", d["total_leads"], "leads in", d["total_batches"], "batches")'
+for _ in $(seq 300); do
+  n=$(curl -sf -H "$auth" "$base/api/calls?limit=1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["calls"]))')
+  [ "$n" -gt 0 ] && break; sleep 0.2
+done
+sleep 5
+call=$(curl -sf -H "$auth" "$base/api/calls?limit=1" | python3 -c 'import json,sys; c=json.load(sys.stdin)["calls"][0]; print(c["id"], c["provider_call_id"])')
+read -r attempt sid <<<"$call"
+
+# A correctly signed status callback (X-Twilio-Signature over URL + sorted params with
+# the simulated carrier's auth token), sent again and again: signature check, dedupe.
+url="$base/webhooks/twilio/status?attempt_id=$attempt"
+body="CallSid=$sid&CallStatus=completed&SequenceNumber=3&CallDuration=12"
+sig=$(python3 - "$url" "$body" <<'PY'
+import base64, hashlib, hmac, sys, urllib.parse
+url, body = sys.argv[1], sys.argv[2]
+params = sorted(urllib.parse.parse_qsl(body))
+data = url + "".join(k + v for k, v in params)
+print(base64.b64encode(hmac.new(b"simulator-auth-token", data.encode(), hashlib.sha1).digest()).decode())
+PY
+)
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "$body"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["X-Twilio-Signature"] = "$sig"
+LUA
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $sig" -H 'content-type: application/x-www-form-urlencoded' -d "$body" "$url")
+echo "signed webhook check: HTTP $code"
+
+echo "== leads page /, 2 threads, 16 connections, ${secs}s"
+wrk -t2 -c16 -d"${secs}s" --latency -H "$auth" "$base/" | grep -E 'Latency|50%|99%|Requests/sec|Non-2xx|Socket errors'
+echo "== status webhook, 2 threads, 16 connections, ${secs}s"
+wrk -t2 -c16 -d"${secs}s" --latency -s "$work/post.lua" "$url" | grep -E 'Latency|50%|99%|Requests/sec|Non-2xx|Socket errors'
+curl -sf -H "$auth" "$base/api/status" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("while it ran: calls today", d["calls_today"], "in progress", d["calls_in_progress"], "queue", d["queue_depth"])'
+grep -c ' ERROR ' "$work/serve.log" | xargs echo "server log ERROR lines:"
