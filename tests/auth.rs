@@ -2,6 +2,8 @@
 //! CSRF, API tokens (read-only, revoked), the login rate limit, first-run setup and
 //! the security headers.
 
+#[path = "auth/review.rs"]
+mod review;
 mod support;
 
 use std::collections::HashMap;

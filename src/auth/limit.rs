@@ -8,6 +8,7 @@
 //! `MAX`. A success clears the username's key. In memory: a restart forgets it,
 //! which costs an attacker a restart each time, not a way in.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ pub const MAX: Duration = Duration::from_secs(15 * 60);
 /// Keys kept at most; the oldest idle ones are dropped first (memory bound against
 /// an attacker inventing usernames).
 const MAX_KEYS: usize = 10_000;
+/// Longest key stored as is; longer ones are stored as their SHA-256.
+const MAX_KEY_LEN: usize = 128;
 /// A key with no failure for this long starts again from zero.
 const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -40,7 +43,7 @@ impl Limiter {
         let map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let wait = keys
             .iter()
-            .filter_map(|k| map.get(*k))
+            .filter_map(|k| map.get(stored(k).as_ref()))
             .filter_map(|e| e.locked_until)
             .filter(|until| *until > now)
             .map(|until| until - now)
@@ -60,8 +63,11 @@ impl Limiter {
         }
         let mut longest = None;
         for key in keys {
-            let e =
-                map.entry((*key).to_string()).or_insert(Entry { failures: 0, locked_until: None, last_failure: now });
+            let e = map.entry(stored(key).into_owned()).or_insert(Entry {
+                failures: 0,
+                locked_until: None,
+                last_failure: now,
+            });
             if now.saturating_duration_since(e.last_failure) >= FORGET_AFTER {
                 e.failures = 0;
             }
@@ -78,8 +84,14 @@ impl Limiter {
     /// A successful login: the username's failures are forgotten (the address's
     /// are kept, so one good account does not unlock guessing on others).
     pub fn succeeded(&self, key: &str) {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(stored(key).as_ref());
     }
+}
+
+/// The key as kept: itself, or its SHA-256 when longer than [`MAX_KEY_LEN`] (a
+/// login form may carry a username of a megabyte).
+fn stored(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_KEY_LEN { Cow::Borrowed(key) } else { Cow::Owned(crate::auth::secret::digest(key)) }
 }
 
 /// The lock after the `failures`-th consecutive failure.
@@ -120,6 +132,23 @@ mod tests {
         l.succeeded("u:alice");
         assert!(l.check(&["u:alice"], t0).is_ok());
         assert_eq!(l.check(&["ip:1"], t0), Err(BASE), "the address keeps its lock");
+    }
+
+    #[test]
+    fn long_keys_are_stored_bounded_and_still_counted() {
+        // A login form may carry a 1 MiB username: 10,000 such keys would be 10 GB.
+        let l = Limiter::default();
+        let t0 = Instant::now();
+        let long = format!("u:{}", "x".repeat(1 << 20));
+        for _ in 0..=FREE {
+            l.failed(&[&long], t0);
+        }
+        assert!(l.keys.lock().unwrap().keys().all(|k| k.len() <= MAX_KEY_LEN), "stored bounded");
+        assert_eq!(l.check(&[&long], t0), Err(BASE), "the long key is locked");
+        let other = format!("u:{}y", "x".repeat(1 << 20));
+        assert!(l.check(&[&other], t0).is_ok(), "another long key is its own");
+        l.succeeded(&long);
+        assert!(l.check(&[&long], t0).is_ok());
     }
 
     #[test]

@@ -36,11 +36,28 @@ impl Principal {
     }
 }
 
+/// Password checks run at once at most (login): each Argon2id verification takes
+/// 19 MiB and tens of ms, and the throttle's check and its record of a failure must
+/// not be outrun by guesses sent all at once.
+pub const VERIFY_SLOTS: usize = 2;
+
 /// In-memory auth state shared by the handlers.
-#[derive(Default)]
 pub struct AuthState {
     pub logins: limit::Limiter,
+    /// [`VERIFY_SLOTS`] permits: a login holds one from the throttle's check until
+    /// its failure is recorded.
+    pub verifying: tokio::sync::Semaphore,
     /// First-run setup token (printed to the log when no user exists and the server
     /// is not bound to loopback); `None` once a user exists.
     pub setup_token: Mutex<Option<String>>,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        AuthState {
+            logins: limit::Limiter::default(),
+            verifying: tokio::sync::Semaphore::new(VERIFY_SLOTS),
+            setup_token: Mutex::new(None),
+        }
+    }
 }

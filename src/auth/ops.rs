@@ -184,7 +184,7 @@ pub async fn announce_setup(state: &crate::state::AppState) -> anyhow::Result<()
     *state.auth.setup_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
     let url = format!("{}/setup", state.public_url);
     if state.config.server.bind.ip().is_loopback() {
-        tracing::warn!(%url, setup_token = %token, "no user yet: open the setup page from this machine (or an SSH tunnel) to create the first one; through a proxy it asks for this setup token. Or run `dialer admin create NAME`");
+        tracing::warn!(%url, setup_token = %token, "no user yet: open the setup page from this machine (or an SSH tunnel) to create the first one; through a proxy, or when server.public_url is not a loopback address, it asks for this setup token. Or run `dialer admin create NAME`");
     } else {
         tracing::warn!(%url, setup_token = %token, "no user yet: open the setup page and enter this one-time setup token, or run `dialer admin create NAME`");
     }

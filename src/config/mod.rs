@@ -359,8 +359,14 @@ impl Config {
         if srv.request_timeout_seconds == 0 || srv.upload_timeout_seconds == 0 {
             bail!("server.request_timeout_seconds and upload_timeout_seconds must be at least 1");
         }
-        if srv.session_idle_minutes == 0 {
-            bail!("server.session_idle_minutes must be at least 1");
+        if srv.session_idle_minutes == 0 || srv.session_idle_minutes > 525_600 {
+            bail!("server.session_idle_minutes must be 1..=525600 (a year)");
+        }
+        if srv.session_max_hours > 8_760 {
+            bail!("server.session_max_hours must be at most 8760 (a year)");
+        }
+        if srv.request_timeout_seconds > 86_400 || srv.upload_timeout_seconds > 86_400 {
+            bail!("server.request_timeout_seconds and upload_timeout_seconds must be at most 86400");
         }
         if srv.public_url.as_deref().is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
             bail!("server.public_url must start with http:// or https://");

@@ -93,19 +93,34 @@ pub fn session(c: &Conn, id_hash: &str, now_ms: i64) -> anyhow::Result<Option<Se
     .optional()?)
 }
 
-/// Inserts the session, or replaces it when `replace`; returns false when `replace`
-/// is false and the id is taken (tower-sessions then draws another id).
-pub fn save_session(
+/// Inserts a new session; returns false when the id is taken (tower-sessions then
+/// draws another id).
+pub fn create_session(
     tx: &Tx,
     id_hash: &str,
     user_id: Option<i64>,
     data: &str,
     expires_at: i64,
-    replace: bool,
 ) -> anyhow::Result<bool> {
-    let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
     let n = tx.execute(
-        &format!("{verb} INTO sessions (id_hash, user_id, data, expires_at) VALUES (?1, ?2, ?3, ?4)"),
+        "INSERT OR IGNORE INTO sessions (id_hash, user_id, data, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id_hash, user_id, data, expires_at],
+    )?;
+    Ok(n == 1)
+}
+
+/// Updates a session that still exists; one ended meanwhile (logout, "log out
+/// everywhere", expiry) stays ended, so a request that loaded it earlier cannot
+/// bring it back when it saves. Returns false when there was none.
+pub fn update_session(
+    tx: &Tx,
+    id_hash: &str,
+    user_id: Option<i64>,
+    data: &str,
+    expires_at: i64,
+) -> anyhow::Result<bool> {
+    let n = tx.execute(
+        "UPDATE sessions SET user_id = ?2, data = ?3, expires_at = ?4 WHERE id_hash = ?1",
         params![id_hash, user_id, data, expires_at],
     )?;
     Ok(n == 1)
@@ -202,13 +217,14 @@ pub fn tokens(c: &Conn) -> anyhow::Result<Vec<ApiToken>> {
     Ok(stmt.query_map([], token)?.collect::<Result<_, _>>()?)
 }
 
-/// Revokes the live token with this id (or, when `key` is not a number, name).
-/// Returns the revoked token's name, or None when no live token matches.
+/// Revokes the live token with this id, else the newest live one with this name
+/// (an id wins over a token *named* like it). Returns the revoked token's name, or
+/// None when no live token matches.
 pub fn revoke_token(tx: &Tx, key: &str, now_ms: i64) -> anyhow::Result<Option<String>> {
     let found: Option<(i64, String)> = tx
         .query_row(
             "SELECT id, name FROM api_tokens WHERE revoked_at IS NULL AND (CAST(id AS TEXT) = ?1 OR name = ?1)
-             ORDER BY id DESC LIMIT 1",
+             ORDER BY CAST(id AS TEXT) = ?1 DESC, id DESC LIMIT 1",
             [key],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

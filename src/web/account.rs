@@ -2,6 +2,8 @@
 //! the dashboard's users; `/audit`: the audit log. Every form here is a
 //! session request, so the gate has already checked its CSRF token.
 
+use std::time::Instant;
+
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
@@ -117,9 +119,19 @@ pub async fn password(
     let username = principal_name(&principal);
     let (current, new, confirm) =
         (forms::value(&f, "current"), forms::value(&f, "password"), forms::value(&f, "confirm"));
+    // A password check like the login's, under its throttle (same username key), so
+    // a stolen session cannot guess the password here.
+    let key = format!("u:{}", username.to_lowercase());
+    let permit = state.auth.verifying.acquire().await.map_err(|e| AppError::Internal(e.into()))?;
+    if let Err(wait) = state.auth.logins.check(&[&key], Instant::now()) {
+        return Ok(back_err(&format!("Too many wrong passwords. Try again in {} s.", wait.as_secs().max(1))));
+    }
     if ops::verify_login(&state.db, &username, &current).await?.is_none() {
+        state.auth.logins.failed(&[&key], Instant::now());
         return Ok(back_err("The current password is wrong."));
     }
+    state.auth.logins.succeeded(&key);
+    drop(permit);
     if new != confirm {
         return Ok(back_err("The two new passwords differ."));
     }
@@ -139,11 +151,13 @@ fn principal_name(p: &Principal) -> String {
 }
 
 /// `POST /account/tokens`: name, optional `read_only=on`. Shows the token once.
+/// A dashboard login only: a leaked token must not mint others that outlive it.
 pub async fn create_token(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<Response, AppError> {
+    user_id(&principal)?;
     let f = forms::pairs(&body)?;
     let read_only = !forms::value(&f, "read_only").is_empty();
     match ops::create_token(&state.db, &forms::value(&f, "name"), read_only, &principal.actor()).await {
@@ -170,12 +184,14 @@ pub async fn revoke_token(
     }
 }
 
-/// `POST /account/users`: username, password.
+/// `POST /account/users`: username, password. A dashboard login only: a leaked
+/// token must not mint a login that outlives its revocation.
 pub async fn add_user(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     body: String,
 ) -> Result<Response, AppError> {
+    user_id(&principal)?;
     let f = forms::pairs(&body)?;
     let username = forms::value(&f, "username");
     match ops::create_user(&state.db, username.trim(), &forms::value(&f, "password"), &principal.actor()).await {

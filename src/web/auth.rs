@@ -69,11 +69,14 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// The client address: the TCP peer, or the last `X-Forwarded-For` entry when
-/// `server.trust_forwarded_for` is set (the entry our own proxy appended).
+/// `server.trust_forwarded_for` is set (the entry our own proxy appended, to the
+/// last header line: some proxies add a line of their own after the client's).
 pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     if state.config.server.trust_forwarded_for
         && let Some(last) = headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
@@ -113,9 +116,8 @@ pub async fn gate(State(state): State<AppState>, session: Session, req: Request,
     let ip = client_ip(&state, req.headers(), peer);
     let method = req.method().clone();
 
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or("");
-        let principal = match ops::token_principal(&state.db, token).await {
+    if let Some(token) = bearer(req.headers()) {
+        let principal = match ops::token_principal(&state.db, &token).await {
             Ok(Some(p)) => p,
             Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "/api/", "invalid or revoked API token"),
             Err(e) => return internal(e),
@@ -144,6 +146,19 @@ pub async fn gate(State(state): State<AppState>, session: Session, req: Request,
     };
     let chrome = Chrome { user: principal.actor(), csrf };
     run_audited(&state, principal, chrome, ip, req, next).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header (scheme case-insensitive,
+/// RFC 9110 §11.1). Other schemes, such as the Basic credentials a reverse proxy's
+/// own login forwards, are not ours: the session decides those requests.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let Ok(value) = value.to_str() else {
+        // Not visible ASCII: no token of ours, and not to be mistaken for none.
+        return Some(String::new());
+    };
+    let (scheme, token) = value.trim_start().split_once(' ').unwrap_or((value, ""));
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 /// The logged-in user and the session's CSRF token; None without a live login.

@@ -72,9 +72,15 @@ pub struct LogoutForm {
     csrf: String,
 }
 
-/// Only local paths are followed after login (no open redirect).
+/// Only local paths are followed after login (no open redirect). Control
+/// characters are refused: browsers drop tabs and newlines from a URL, which would
+/// turn `/<TAB>/evil.example` into `//evil.example`.
 fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 2048;
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() < 2048;
     if ok { next.to_string() } else { "/".into() }
 }
 
@@ -161,7 +167,11 @@ pub async fn submit(
     let username = form.username.trim().to_string();
     let keys = [format!("u:{}", username.to_lowercase()), format!("ip:{ip}")];
     let keys: [&str; 2] = [&keys[0], &keys[1]];
+    // Held until the outcome is recorded, so guesses sent at once queue here rather
+    // than all passing the check before the first failure counts.
+    let permit = state.auth.verifying.acquire().await.map_err(|e| AppError::Internal(e.into()))?;
     if let Err(wait) = state.auth.logins.check(&keys, Instant::now()) {
+        drop(permit);
         let msg = format!("Too many failed logins. Try again in {} s.", wait.as_secs().max(1));
         let mut r = login_page(&state, &headers, next, Some(msg), StatusCode::TOO_MANY_REQUESTS).await?;
         if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
@@ -171,11 +181,13 @@ pub async fn submit(
     }
     let Some(user) = ops::verify_login(&state.db, &username, &form.password).await? else {
         state.auth.logins.failed(&keys, Instant::now());
+        drop(permit);
         audit(&state, &username.chars().take(64).collect::<String>(), "login.failed", &ip, 401).await?;
         let msg = "Wrong username or password.".to_string();
         return login_page(&state, &headers, next, Some(msg), StatusCode::UNAUTHORIZED).await;
     };
     state.auth.logins.succeeded(keys[0]);
+    drop(permit);
     start_session(&session, user.id).await?;
     audit(&state, &user.username, "login", &ip, 303).await?;
     Ok(Redirect::to(&next).into_response())
@@ -205,8 +217,28 @@ pub async fn logout(session: Session, Form(form): Form<LogoutForm>) -> Result<Re
 /// server: a reverse proxy on the same host would make every visitor look local,
 /// so a forwarded request always needs the token.
 fn setup_open(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
-    let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED);
-    state.config.server.bind.ip().is_loopback() && peer.ip().is_loopback() && !forwarded
+    state.config.server.bind.ip().is_loopback()
+        && peer.ip().is_loopback()
+        && !PROXY_HEADERS.iter().any(|h| headers.contains_key(*h))
+        && loopback_url(&state.public_url)
+}
+
+/// Headers that only a proxy adds. nginx's `proxy_pass` adds none unless told to,
+/// and many configurations set only `X-Real-IP` or `X-Forwarded-Proto`.
+const PROXY_HEADERS: [&str; 6] =
+    ["x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-proto", "x-forwarded-host", "via"];
+
+/// True when `url`'s host is a loopback address or `localhost`. A public URL
+/// elsewhere means visitors come through a proxy, which may add no header at all.
+fn loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `GET /setup`: create the first user. Gone once a user exists.
@@ -284,4 +316,32 @@ async fn audit(state: &AppState, actor: &str, action: &str, ip: &str, status: u1
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for bad in ["//evil.example", "/\\evil.example", "/\t/evil.example", "/\n/x", "https://evil.example", "", "x"] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next("/numbers?page=2"), "/numbers?page=2");
+    }
+
+    #[test]
+    fn loopback_public_urls() {
+        for yes in ["http://127.0.0.1:8080", "http://localhost:8080/", "http://[::1]:80", "http://127.0.0.2"] {
+            assert!(loopback_url(yes), "{yes}");
+        }
+        for no in [
+            "https://dialer.example.com",
+            "http://203.0.113.9:8080",
+            "http://127.0.0.1.evil.example",
+            "http://localhost@evil.example",
+        ] {
+            assert!(!loopback_url(no), "{no}");
+        }
+    }
 }

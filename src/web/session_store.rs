@@ -45,7 +45,7 @@ impl tower_sessions::SessionStore for DbStore {
             let (hash, user_id, data, expires_at) = row(record)?;
             let saved = self
                 .db
-                .write(move |tx| db::auth::save_session(tx, &hash, user_id, &data, expires_at, false))
+                .write(move |tx| db::auth::create_session(tx, &hash, user_id, &data, expires_at))
                 .await
                 .map_err(backend)?;
             if saved {
@@ -56,10 +56,12 @@ impl tower_sessions::SessionStore for DbStore {
         }
     }
 
+    /// Updates only: a session ended while this request ran stays ended (a new one
+    /// is made by `create`, which tower-sessions calls when the id is new).
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (hash, user_id, data, expires_at) = row(record)?;
         self.db
-            .write(move |tx| db::auth::save_session(tx, &hash, user_id, &data, expires_at, true))
+            .write(move |tx| db::auth::update_session(tx, &hash, user_id, &data, expires_at))
             .await
             .map(|_| ())
             .map_err(backend)
@@ -80,5 +82,40 @@ impl tower_sessions::SessionStore for DbStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let hash = id_hash(id);
         self.db.write(move |tx| db::auth::delete_session(tx, &hash)).await.map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_sessions::SessionStore;
+
+    /// A request that loaded its session before a logout (or "log out everywhere")
+    /// and saves it afterwards must not bring the ended session back.
+    #[tokio::test]
+    async fn saving_never_resurrects_an_ended_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("s.db")).unwrap();
+        let now = db::to_ms(chrono::Utc::now());
+        let user = db.write(move |tx| db::auth::create_user(tx, "alice", "x", now)).await.unwrap();
+        let store = DbStore { db: db.clone() };
+        let mut data = std::collections::HashMap::new();
+        data.insert(USER_ID.to_string(), serde_json::json!(user));
+        let expiry_date = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let mut record = Record { id: Id::default(), data, expiry_date };
+        store.create(&mut record).await.unwrap();
+        assert!(store.load(&record.id).await.unwrap().is_some());
+        record.data.insert("seen_at".into(), serde_json::json!(now));
+        store.save(&record).await.unwrap();
+        assert_eq!(store.load(&record.id).await.unwrap().unwrap().data["seen_at"], now, "a live session saves");
+
+        db.write(move |tx| db::auth::end_sessions_of(tx, user)).await.unwrap();
+        store.save(&record).await.unwrap();
+        assert!(store.load(&record.id).await.unwrap().is_none(), "log out everywhere sticks");
+        let mut other = Record { id: Id::default(), data: record.data.clone(), expiry_date };
+        store.create(&mut other).await.unwrap();
+        store.delete(&other.id).await.unwrap();
+        store.save(&other).await.unwrap();
+        assert!(store.load(&other.id).await.unwrap().is_none(), "logout sticks");
     }
 }
