@@ -3,14 +3,14 @@
 
 /// `run(config, listener, shutdown)`.
 pub mod app;
+/// Users, passwords, sessions, API tokens, CSRF and the login rate limit.
+pub mod auth;
 /// Applying provider call events (webhooks, reconciliation).
 pub mod calls;
 /// Campaign lifecycle rules.
 pub mod campaigns;
 /// Command line.
 pub mod cli;
-/// Users, passwords, sessions, API tokens, CSRF and the login rate limit.
-pub mod auth;
 /// Calling hours and phone → time zone data (pure rules).
 pub mod compliance;
 /// Configuration tree and its validation.

@@ -67,7 +67,8 @@ pub fn decide(scheduler_alive: bool, dialer_alive: bool, db: Result<(), String>)
 /// Pings the watchdog every `interval` while [`decide`] says so, until `shutdown`.
 /// Runs only when [`watchdog_interval`] is Some.
 pub async fn watchdog(state: AppState, interval: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(interval);
+    // The first tick one interval from now, not at once: READY=1 comes first.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut skipping = false;
     loop {

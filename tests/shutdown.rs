@@ -14,7 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use dialer::app::{HTTP_GRACE, SHUTDOWN_BUDGET};
-use support::process::{BIN, free_addr, log_tail};
+use support::process::{BIN, log_tail};
 
 /// `dialer serve` as a child, with or without a notify socket.
 struct Serve {
@@ -94,12 +94,13 @@ impl Notify {
         Some(text.lines().map(String::from).collect())
     }
 
-    /// Waits for a datagram with the line `line`; panics with what arrived instead.
-    fn expect(&mut self, line: &str, within: Duration, serve: &Serve) {
+    /// Waits for a datagram with the line `line` and returns its lines; panics with
+    /// what arrived instead.
+    fn expect(&mut self, line: &str, within: Duration, serve: &Serve) -> Vec<String> {
         let deadline = Instant::now() + within;
         while let Some(lines) = self.next(deadline) {
             if lines.iter().any(|l| l == line) {
-                return;
+                return lines;
             }
         }
         panic!("no {line} within {within:?}; received {:?}; log:\n{}", self.seen, serve.tail());
@@ -116,23 +117,33 @@ impl Notify {
     }
 }
 
-/// A dialer with the built-in simulated carrier on `addr`.
-fn simple_config(dir: &Path, addr: SocketAddr) -> PathBuf {
+/// A dialer with the built-in simulated carrier on a port the system picks (read
+/// back from `READY=1`'s status): ports handed out and released for a child to bind
+/// are soon handed out again to a parallel test.
+fn simple_config(dir: &Path) -> PathBuf {
     let path = dir.join("dialer.toml");
     let db = dir.join("dialer.db");
-    std::fs::write(&path, format!("[server]\nbind = \"{addr}\"\n\n[database]\npath = \"{}\"\n", db.display())).unwrap();
+    std::fs::write(&path, format!("[server]\nbind = \"127.0.0.1:0\"\n\n[database]\npath = \"{}\"\n", db.display()))
+        .unwrap();
     path
+}
+
+/// Waits for `READY=1` and returns the address from its `STATUS=serving on ADDR`.
+fn ready(notify: &mut Notify, serve: &Serve) -> SocketAddr {
+    let lines = notify.expect("READY=1", Duration::from_secs(30), serve);
+    let status = lines.iter().find_map(|l| l.strip_prefix("STATUS=serving on ")).expect("READY=1 carries a status");
+    status.parse().unwrap_or_else(|_| panic!("status {status:?} names the address"))
 }
 
 #[test]
 fn systemd_hears_ready_then_watchdog_pings_only_while_the_store_writes_then_stopping() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let config = simple_config(dir.path(), addr);
+    let config = simple_config(dir.path());
     let mut notify = Notify::bind(dir.path());
     // WatchdogSec=1s: a ping is due every half second.
     let mut serve = Serve::start(&config, &dir.path().join("dialer.log"), Some(&notify.path), Some(1_000_000));
-    notify.expect("READY=1", Duration::from_secs(30), &serve);
+    let addr = ready(&mut notify, &serve);
+    assert!(notify.seen[0].starts_with("READY=1"), "READY=1 comes first: {:?}", notify.seen);
     TcpStream::connect(addr).expect("READY=1 comes after the listener is bound");
     notify.expect("WATCHDOG=1", Duration::from_secs(5), &serve);
     notify.expect("WATCHDOG=1", Duration::from_secs(5), &serve);
@@ -192,11 +203,10 @@ fn request_in_flight(addr: SocketAddr, body: &str) -> TcpStream {
 #[test]
 fn sigterm_finishes_requests_in_flight_refuses_new_ones_and_cuts_stalled_ones_at_the_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let config = simple_config(dir.path(), addr);
+    let config = simple_config(dir.path());
     let mut notify = Notify::bind(dir.path());
     let mut serve = Serve::start(&config, &dir.path().join("dialer.log"), Some(&notify.path), None);
-    notify.expect("READY=1", Duration::from_secs(30), &serve);
+    let addr = ready(&mut notify, &serve);
 
     let body = "CallSid=CA0123456789abcdef0123456789abcdef&CallStatus=completed&SequenceNumber=9";
     let mut finishing = request_in_flight(addr, body);

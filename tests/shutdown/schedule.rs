@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{SHUTDOWN_BUDGET, Serve};
-use crate::support::process::{BIN, SimProcess, free_addr};
+use crate::support::process::{BIN, SimProcess};
 use crate::support::{all_leads_final, authorized_client, count, open_db};
 
 const LEADS: usize = 30;
@@ -74,6 +74,19 @@ auth_token = "{token}"
     toml
 }
 
+/// A loopback address for a dialer that must come back on the same port after a
+/// restart. Picked below the ephemeral range (32768+), which port-0 binds of the
+/// tests running beside this one draw from, so none of them can take it meanwhile.
+fn fixed_addr() -> SocketAddr {
+    use rand::Rng;
+    loop {
+        let port = rand::thread_rng().gen_range(20_000..32_000);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
+}
+
 async fn healthy(http: &reqwest::Client, addr: SocketAddr, serve: &Serve) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -103,7 +116,7 @@ fn ids(conn: &rusqlite::Connection, sql: &str) -> Vec<i64> {
 async fn sigterm_mid_schedule_exits_cleanly_and_the_restart_finishes_with_no_lead_dialled_twice() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimProcess::spawn(dir.path(), SIMULATOR);
-    let addr = free_addr();
+    let addr = fixed_addr();
     let db = dir.path().join("dialer.db");
     let config = dir.path().join("dialer.toml");
     std::fs::write(&config, dialer_toml(addr, &db, &sim.base)).unwrap();
@@ -117,7 +130,8 @@ async fn sigterm_mid_schedule_exits_cleanly_and_the_restart_finishes_with_no_lea
     let mut serve = Serve::start(&config, &log, None, None);
     healthy(&http, addr, &serve).await;
     let one_attempt = json!({"settings": {"max_attempts": 1}});
-    assert_eq!(http.patch(url("/api/campaigns/1")).json(&one_attempt).send().await.unwrap().status(), 200);
+    let resp = http.patch(url("/api/campaigns/1")).json(&one_attempt).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let csv: String = (0..LEADS).map(|i| format!("+1415237{i:04},Lead {i}\n")).collect();
     let imported = http
         .post(url("/api/leads/import"))
