@@ -77,5 +77,10 @@ echo "== leads page /, 2 threads, 16 connections, ${secs}s"
 wrk -t2 -c16 -d"${secs}s" --latency -H "$auth" "$base/" | grep -E 'Latency|50%|99%|Requests/sec|Non-2xx|Socket errors'
 echo "== status webhook, 2 threads, 16 connections, ${secs}s"
 wrk -t2 -c16 -d"${secs}s" --latency -s "$work/post.lua" "$url" | grep -E 'Latency|50%|99%|Requests/sec|Non-2xx|Socket errors'
+echo "== /metrics and /healthz while it runs, median of 20"
+for path in /metrics /healthz; do
+  for _ in $(seq 20); do curl -s -H "$auth" -o /dev/null -w '%{time_total} %{http_code}\n' "$base$path"; done \
+    | sort -n | awk -v p="$path" '$2 != 200 {bad=1} {a[NR]=$1} END {printf "%-10s median %.1f ms, max %.1f ms%s\n", p, a[int((NR+1)/2)]*1000, a[NR]*1000, bad ? " (NOT 200!)" : ""}'
+done
 curl -sf -H "$auth" "$base/api/status" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("while it ran: calls today", d["calls_today"], "in progress", d["calls_in_progress"], "queue", d["queue_depth"])'
 grep -c ' ERROR ' "$work/serve.log" | xargs echo "server log ERROR lines:"

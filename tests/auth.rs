@@ -354,3 +354,25 @@ async fn pages_carry_the_security_headers() {
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
     }
 }
+
+#[tokio::test]
+async fn behind_https_cookies_are_secure_and_hsts_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.server.public_url = Some("https://dialer.example.com".into());
+    let app = support::spawn(config);
+    app.healthy().await;
+    let mut v = Visitor::new();
+    let ok = v.login(&app, USER, PASSWORD).await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let session = ok
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|h| h.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("dialer_session="))
+        .expect("a session cookie");
+    assert!(session.contains("Secure") && session.contains("HttpOnly"), "{session}");
+    let page = v.get(&app.url("/")).await;
+    assert_eq!(page.headers()["strict-transport-security"], "max-age=31536000");
+}
