@@ -151,7 +151,7 @@ async fn main_job_with_vapi_against_the_simulator() {
     let events = || count(&db, "SELECT COUNT(*) FROM call_events");
     let before = (events(), status_of(&db, attempt_id));
     let post = |secret: Option<&str>| {
-        let mut req = app.http.post(&url).json(&body);
+        let mut req = app.anon.post(&url).json(&body);
         if let Some(s) = secret {
             req = req.header("X-Vapi-Secret", s);
         }
@@ -159,7 +159,7 @@ async fn main_job_with_vapi_against_the_simulator() {
     };
     assert_eq!(post(None).await.unwrap().status().as_u16(), 401);
     assert_eq!(post(Some("not-the-secret")).await.unwrap().status().as_u16(), 403);
-    let bearer = app.http.post(&url).bearer_auth("not-the-secret").json(&body).send().await.unwrap();
+    let bearer = app.anon.post(&url).bearer_auth("not-the-secret").json(&body).send().await.unwrap();
     assert_eq!(bearer.status().as_u16(), 403);
     assert_eq!((events(), status_of(&db, attempt_id)), before, "a refused webhook changed the store");
     let accepted = post(Some(dialer::provider::simulator::VAPI_WEBHOOK_SECRET)).await.unwrap();
