@@ -89,6 +89,16 @@ fn back(msg: &str) -> Response {
     Redirect::to(&format!("/account?{q}")).into_response()
 }
 
+/// An account operation's refusal goes back to the page as its message; a store
+/// failure is an internal error.
+fn settle<T>(result: Result<T, ops::AccountError>, done: impl FnOnce(T) -> Response) -> Result<Response, AppError> {
+    match result {
+        Ok(value) => Ok(done(value)),
+        Err(ops::AccountError::Invalid(msg)) => Ok(back_err(&msg)),
+        Err(ops::AccountError::Store(e)) => Err(e.into()),
+    }
+}
+
 fn back_err(err: &str) -> Response {
     let q = serde_urlencoded::to_string([("err", err)]).unwrap_or_default();
     Redirect::to(&format!("/account?{q}")).into_response()
@@ -135,12 +145,10 @@ pub async fn password(
     if new != confirm {
         return Ok(back_err("The two new passwords differ."));
     }
-    match ops::reset_password(&state.db, &username, &new, &username).await {
-        // Every session ended, this one too: log in again with the new password.
-        Ok(()) => Ok(Redirect::to("/login").into_response()),
-        Err(ops::AccountError::Invalid(msg)) => Ok(back_err(&msg)),
-        Err(ops::AccountError::Store(e)) => Err(e.into()),
-    }
+    // Every session ended, this one too: log in again with the new password.
+    settle(ops::reset_password(&state.db, &username, &new, &username).await, |()| {
+        Redirect::to("/login").into_response()
+    })
 }
 
 fn principal_name(p: &Principal) -> String {
@@ -177,11 +185,8 @@ pub async fn revoke_token(
     Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    match ops::revoke_token(&state.db, &id.to_string(), &principal.actor()).await {
-        Ok(name) => Ok(back(&format!("Token {name} revoked."))),
-        Err(ops::AccountError::Invalid(msg)) => Ok(back_err(&msg)),
-        Err(ops::AccountError::Store(e)) => Err(e.into()),
-    }
+    let revoked = ops::revoke_token(&state.db, &id.to_string(), &principal.actor()).await;
+    settle(revoked, |name| back(&format!("Token {name} revoked.")))
 }
 
 /// `POST /account/users`: username, password. A dashboard login only: a leaked
@@ -194,11 +199,8 @@ pub async fn add_user(
     user_id(&principal)?;
     let f = forms::pairs(&body)?;
     let username = forms::value(&f, "username");
-    match ops::create_user(&state.db, username.trim(), &forms::value(&f, "password"), &principal.actor()).await {
-        Ok(_) => Ok(back(&format!("User {} created.", username.trim()))),
-        Err(ops::AccountError::Invalid(msg)) => Ok(back_err(&msg)),
-        Err(ops::AccountError::Store(e)) => Err(e.into()),
-    }
+    let created = ops::create_user(&state.db, username.trim(), &forms::value(&f, "password"), &principal.actor()).await;
+    settle(created, |_| back(&format!("User {} created.", username.trim())))
 }
 
 #[derive(Template)]
