@@ -88,10 +88,12 @@ pub fn next_due_lead(conn: &Conn, now_ms: i64) -> anyhow::Result<Option<i64>> {
 }
 
 /// Scheduled leads waiting for a local caller ID (strict local presence), capped.
+/// Through its partial index (migration 0015), named because without statistics the
+/// planner would walk every scheduled lead instead (~120 ms at a million).
 pub fn waiting_for_local_number(conn: &Conn) -> anyhow::Result<i64> {
     Ok(conn.query_row(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE status = 'scheduled' AND wait_reason = 'no_local_number'
-         LIMIT ?1)",
+        "SELECT COUNT(*) FROM (SELECT 1 FROM leads INDEXED BY leads_waiting_local
+         WHERE status = 'scheduled' AND wait_reason = 'no_local_number' LIMIT ?1)",
         [COUNT_CAP],
         |r| r.get(0),
     )?)

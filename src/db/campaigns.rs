@@ -17,7 +17,8 @@ pub struct CampaignRow {
     /// UTC ms.
     pub created_at: i64,
     pub updated_at: i64,
-    /// Schedules and leads waiting to be called (scheduled, not yet dialled).
+    /// Schedules, and leads waiting to be called (scheduled, not yet dialled; the
+    /// count stops at 100,000 so that pages stay fast with millions queued).
     pub schedules: i64,
     pub queued_leads: i64,
     /// `campaigns::Settings` as stored (JSON object).
@@ -26,8 +27,8 @@ pub struct CampaignRow {
 
 const SELECT: &str = "SELECT c.id, c.name, c.status, c.created_at, c.updated_at,
     (SELECT COUNT(*) FROM schedules s WHERE s.campaign_id = c.id),
-    (SELECT COUNT(*) FROM leads l JOIN schedules s ON s.id = l.schedule_id
-      WHERE s.campaign_id = c.id AND l.status = 'scheduled'),
+    (SELECT COUNT(*) FROM (SELECT 1 FROM leads l WHERE l.campaign_id = c.id AND l.status = 'scheduled'
+      LIMIT 100000)),
     c.settings
     FROM campaigns c";
 

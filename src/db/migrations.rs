@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0012_test_call_leads.sql"),
     include_str!("../../migrations/0013_auth.sql"),
     include_str!("../../migrations/0014_attempt_outcome_counts.sql"),
+    include_str!("../../migrations/0015_dashboard_count_indexes.sql"),
 ];
 
 /// The schema version this binary creates (and the newest it can open).
