@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use kills::{DIALING, IMPORT, IMPORT_CHUNKS, Kill, Progress, SCHEDULE_CHUNKS, SCHEDULING};
 use serde_json::{Value, json};
-use support::process::{DialerProcess, SimProcess, answered, free_addr, log_tail, send};
+use support::process::{DialerProcess, DialerToml, SimProcess, answered, free_addr, log_tail, send};
 use support::{all_leads_final, count, open_db};
 
 pub const LEADS: usize = 2000;
@@ -303,47 +303,13 @@ hang_seconds = 1.5
 /// The dialer, time-scaled: 100 create-call requests a second, 60 calls at once, all
 /// day, a reply awaited 1 s, reconciliation a second after a lost reply or a crash.
 fn dialer_toml(addr: std::net::SocketAddr, db: &Path, sim: &str) -> String {
-    let provider = dialer::provider::simulator::credentials(sim);
-    let mut toml = format!(
-        r#"[server]
-bind = "{addr}"
-public_url = "http://{addr}"
-
-[database]
-path = "{db}"
-
-[dialing]
-calls_per_second = 100.0
-max_concurrent_calls = 60
-calling_hours_start = "00:00"
-calling_hours_end = "24:00"
-max_call_seconds = 30
-
-[compliance]
-profile = "none"
-
-[rotation]
-warmup = false
-# Calls of a fraction of a second look like "hung up at once": health would score
-# every number at risk and halve its cap. Health has its own tests.
-health_min_calls = 1000000
-
-[provider]
-kind = "twilio"
-request_timeout_seconds = 1.0
-reconcile_after_seconds = 1.0
-
-[provider.twilio]
-api_base = "{sim}"
-account_sid = "{sid}"
-auth_token = "{token}"
-"#,
-        db = db.display(),
-        sid = provider.twilio.account_sid,
-        token = provider.twilio.auth_token.expose(),
-    );
-    for number in dialer::config::DEMO_NUMBERS {
-        toml.push_str(&format!("\n[[numbers]]\nnumber = \"{number}\"\nmax_daily_calls = 1000\n"));
-    }
-    toml
+    let t = DialerToml {
+        dialing: "calls_per_second = 100.0\nmax_concurrent_calls = 60\nmax_call_seconds = 30",
+        // Calls of a fraction of a second look like "hung up at once": health would
+        // score every number at risk and halve its cap. Health has its own tests.
+        rotation: "health_min_calls = 1000000",
+        provider: "request_timeout_seconds = 1.0",
+        numbers: &dialer::config::DEMO_NUMBERS,
+    };
+    support::process::dialer_toml(addr, db, sim, &t)
 }

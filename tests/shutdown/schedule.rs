@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{SHUTDOWN_BUDGET, Serve};
-use crate::support::process::{BIN, SimProcess};
+use crate::support::process::{BIN, DialerToml, SimProcess};
 use crate::support::{all_leads_final, authorized_client, count, open_db};
 
 const LEADS: usize = 30;
@@ -34,44 +34,13 @@ talk_seconds = [0.8, 1.2]
 ";
 
 fn dialer_toml(addr: SocketAddr, db: &Path, sim: &str) -> String {
-    let provider = dialer::provider::simulator::credentials(sim);
-    let mut toml = format!(
-        r#"[server]
-bind = "{addr}"
-public_url = "http://{addr}"
-
-[database]
-path = "{db}"
-
-[dialing]
-calls_per_second = 20.0
-max_concurrent_calls = 15
-calling_hours_start = "00:00"
-calling_hours_end = "24:00"
-
-[compliance]
-profile = "none"
-
-[rotation]
-warmup = false
-
-[provider]
-kind = "twilio"
-reconcile_after_seconds = 1.0
-
-[provider.twilio]
-api_base = "{sim}"
-account_sid = "{sid}"
-auth_token = "{token}"
-"#,
-        db = db.display(),
-        sid = provider.twilio.account_sid,
-        token = provider.twilio.auth_token.expose(),
-    );
-    for i in 1..=3 {
-        toml.push_str(&format!("\n[[numbers]]\nnumber = \"+120223701{i:02}\"\nmax_daily_calls = 1000\n"));
-    }
-    toml
+    let t = DialerToml {
+        dialing: "calls_per_second = 20.0\nmax_concurrent_calls = 15",
+        rotation: "",
+        provider: "",
+        numbers: &["+12022370101", "+12022370102", "+12022370103"],
+    };
+    crate::support::process::dialer_toml(addr, db, sim, &t)
 }
 
 /// A loopback address for a dialer that must come back on the same port after a

@@ -248,3 +248,61 @@ pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<(u16, Str
     let status = resp.status().as_u16();
     Ok((status, resp.text().await?))
 }
+
+/// What differs between the tests that run `dialer serve` against `dialer simulator`:
+/// lines added to the `[dialing]`, `[rotation]` and `[provider]` tables, and the
+/// caller numbers (each with room for 1,000 calls a day).
+pub struct DialerToml<'a> {
+    pub dialing: &'a str,
+    pub rotation: &'a str,
+    pub provider: &'a str,
+    pub numbers: &'a [&'a str],
+}
+
+/// A `dialer.toml` for `dialer serve` on `addr` with its database at `db`, speaking
+/// Twilio to the simulated carrier at `sim`: calling hours all day, no compliance
+/// profile (tests run at any hour), no warming, reconciliation after 1 s.
+pub fn dialer_toml(addr: SocketAddr, db: &Path, sim: &str, t: &DialerToml<'_>) -> String {
+    let provider = dialer::provider::simulator::credentials(sim);
+    let mut toml = format!(
+        r#"[server]
+bind = "{addr}"
+public_url = "http://{addr}"
+
+[database]
+path = "{db}"
+
+[dialing]
+calling_hours_start = "00:00"
+calling_hours_end = "24:00"
+{dialing}
+
+[compliance]
+profile = "none"
+
+[rotation]
+warmup = false
+{rotation}
+
+[provider]
+kind = "twilio"
+reconcile_after_seconds = 1.0
+{provider_extra}
+
+[provider.twilio]
+api_base = "{sim}"
+account_sid = "{sid}"
+auth_token = "{token}"
+"#,
+        db = db.display(),
+        dialing = t.dialing,
+        rotation = t.rotation,
+        provider_extra = t.provider,
+        sid = provider.twilio.account_sid,
+        token = provider.twilio.auth_token.expose(),
+    );
+    for number in t.numbers {
+        toml.push_str(&format!("\n[[numbers]]\nnumber = \"{number}\"\nmax_daily_calls = 1000\n"));
+    }
+    toml
+}
